@@ -1,0 +1,2 @@
+def register(router):
+    """Lifecycle endpoints are registered here."""

@@ -1,0 +1,5 @@
+def tenant(request):
+    return {
+        "tenant": getattr(request, "tenant", None),
+        "staff": getattr(request, "staff", None),
+    }
