@@ -26,4 +26,5 @@ urlpatterns = [
     path("", include("scrm.dashboard_urls")),
     path("members/", include("members.urls")),
     path("lifecycle/", include("lifecycle.urls")),
+    path("imports/", include("members.import_urls")),
 ]
