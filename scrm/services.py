@@ -3,6 +3,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import ApiKey, Staff, Tenant
+from .tenancy import tenant_context
 
 
 @transaction.atomic
@@ -17,11 +18,12 @@ def create_tenant(slug, name, owner_username, owner_password, time_zone="Asia/Sh
 @transaction.atomic
 def create_staff(tenant, username, password, name, role, stores=(), mobile="", wecom_userid=""):
     user = get_user_model().objects.create_user(username=username, password=password)
-    staff = Staff.objects.unscoped().create(
-        tenant=tenant, user=user, name=name or username, role=role, mobile=mobile, wecom_userid=wecom_userid
-    )
-    if stores:
-        staff.stores.set(stores)
+    with tenant_context(tenant):
+        staff = Staff.objects.create(
+            tenant=tenant, user=user, name=name or username, role=role, mobile=mobile, wecom_userid=wecom_userid
+        )
+        if stores:
+            staff.stores.set(stores)
     return staff
 
 

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.db import models
+from django.db.models import F
+from django.db.models.lookups import Exact
 
 _current_tenant = ContextVar("scrm_current_tenant", default=None)
 
@@ -42,6 +44,20 @@ def tenant_context(tenant):
         _current_tenant.reset(token)
 
 
+class CurrentTenantId(models.Expression):
+    """The current tenant's id, read when the SQL is compiled, not when the queryset is built.
+
+    So a queryset may be declared at import time (a form field's choices, a filter's queryset)
+    and is scoped to whichever tenant is in scope when it runs; with none in scope, compiling
+    it raises TenantNotSet: the scope fails closed on every path that reaches the database.
+    """
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection):
+        return "%s", [require_tenant().pk]
+
+
 class TenantQuerySet(models.QuerySet):
     pass
 
@@ -50,15 +66,10 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
     """Default manager of every tenant-owned model: scoped to the current tenant."""
 
     def get_queryset(self):
-        tenant = require_tenant()
-        return super().get_queryset().filter(tenant_id=tenant.pk)
+        return super().get_queryset().filter(Exact(F("tenant_id"), CurrentTenantId()))
 
     def unscoped(self):
         return super().get_queryset()
-
-    def none(self):
-        # An empty queryset shows no tenant's rows, so it needs no tenant (schema generation uses it).
-        return self.unscoped().none()
 
 
 class TenantOwned(models.Model):
