@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "lifecycle"
-urlpatterns = []
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("rules/", views.rules, name="rules"),
+]

@@ -15,6 +15,11 @@ def _guides(request):
     return Staff.objects.filter(role=Staff.Role.GUIDE)
 
 
+def _stage_choices():
+    # Read through the reverse relation so that members never imports the lifecycle app above it.
+    return Member._meta.get_field("lifecycle").related_model._meta.get_field("stage").choices
+
+
 class MemberFilterSet(django_filters.FilterSet):
     """Serves the API list, the dashboard list and its filter form (same names as the serializer)."""
 
@@ -25,10 +30,15 @@ class MemberFilterSet(django_filters.FilterSet):
     joined_after = django_filters.DateFilter(field_name="joined_at", lookup_expr="date__gte", label=_("Joined from"))
     joined_before = django_filters.DateFilter(field_name="joined_at", lookup_expr="date__lte", label=_("Joined until"))
     contact_status = django_filters.ChoiceFilter(choices=ContactStatus.choices, label=_("Contact status"))
+    stage = django_filters.ChoiceFilter(field_name="lifecycle__stage", choices=_stage_choices, label=_("Stage"))
+    churn_warning = django_filters.BooleanFilter(field_name="lifecycle__churn_warning", label=_("Churn warning"))
 
     class Meta:
         model = Member
-        fields = ["q", "external_id", "store_id", "guide_id", "joined_after", "joined_before", "contact_status"]
+        fields = [
+            "q", "external_id", "store_id", "guide_id", "joined_after", "joined_before", "contact_status", "stage",
+            "churn_warning",
+        ]
 
     def search(self, queryset, name, value):
         value = value.strip()

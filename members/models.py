@@ -1,6 +1,8 @@
+import calendar
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -236,3 +238,208 @@ class ImportJob(TenantOwned):
         if not self.total_rows:
             return 100 if self.status == self.Status.DONE else 0
         return min(100, round(100 * self.rows_done / self.total_rows))
+
+
+# ---------------------------------------------------------------- points and tiers
+
+class PointsRules(TenantOwned):
+    """How members earn points (one row per brand; defaults apply until it is saved)."""
+
+    class Expiry(models.TextChoices):
+        NEVER = "never", _("Points never expire")
+        END_OF_NEXT_YEAR = "end_of_next_year", _("Points earned in a year expire at the end of the next year")
+
+    points_per_yuan = models.DecimalField(
+        _("points per ¥1 spent"), max_digits=6, decimal_places=2, default=1, validators=[MinValueValidator(0)]
+    )
+    sign_in_points = models.PositiveIntegerField(_("points for a daily sign-in"), default=5)
+    streak_days = models.PositiveIntegerField(
+        _("streak length"), default=7, validators=[MinValueValidator(2)],
+        help_text=_("Every this many days signed in without a break earns the streak bonus."),
+    )
+    streak_bonus = models.PositiveIntegerField(_("streak bonus"), default=20)
+    expiry = models.CharField(_("expiry"), max_length=20, choices=Expiry.choices, default=Expiry.NEVER)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("points rules")
+        verbose_name_plural = _("points rules")
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="pointsrules_one_per_tenant")]
+
+
+class PointsAccount(TenantOwned):
+    """The running balance of one member: always the sum of their ledger, moved in the same
+    transaction as each entry, and the row every points write locks first."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="points_account")
+    balance = models.IntegerField(_("balance"), default=0)
+    last_sign_in_on = models.DateField(_("last sign-in"), null=True, blank=True)
+    sign_in_streak = models.PositiveIntegerField(_("sign-in streak"), default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("points account")
+        verbose_name_plural = _("points accounts")
+        constraints = [models.UniqueConstraint(fields=["tenant", "member"], name="pointsaccount_member_unique")]
+
+
+class PointsEntry(TenantOwned):
+    """One line of the append-only points ledger. ``key`` makes a write idempotent (an order earns
+    once, a member signs in once a day)."""
+
+    class Kind(models.TextChoices):
+        ORDER = "order", _("Order")
+        REFUND = "refund", _("Refund")
+        SIGN_IN = "sign_in", _("Daily sign-in")
+        ACTIVITY = "activity", _("Activity")
+        ADJUSTMENT = "adjustment", _("Manual adjustment")
+        EXCHANGE = "exchange", _("Exchange")
+        LOTTERY = "lottery", _("Lottery")
+        FLASH_SALE = "flash_sale", _("Flash sale")
+        CASH_OFF = "cash_off", _("Cash off")
+        EXPIRY = "expiry", _("Expiry")
+
+    SPENDING = (Kind.EXCHANGE, Kind.LOTTERY, Kind.FLASH_SALE, Kind.CASH_OFF)
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="points_entries", verbose_name=_("member"))
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    points = models.IntegerField(_("points"))
+    balance_after = models.IntegerField(_("balance after"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("order"))
+    key = models.CharField(max_length=160, null=True, blank=True)
+    created_by = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    occurred_at = models.DateTimeField(_("time"))
+
+    class Meta:
+        verbose_name = _("points entry")
+        verbose_name_plural = _("points ledger")
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="pointsentry_key_unique")]
+        indexes = [
+            models.Index(fields=["tenant", "member", "occurred_at"], name="pointsentry_member_time"),
+            models.Index(fields=["tenant", "order"], name="pointsentry_tenant_order"),
+            models.Index(fields=["tenant", "kind", "occurred_at"], name="pointsentry_kind_time"),
+        ]
+
+
+class TierSettings(TenantOwned):
+    """What tiers are measured by and how long a reached tier holds (one row per brand)."""
+
+    class Basis(models.TextChoices):
+        SPEND = "spend", _("Spend in the last 12 months")
+        POINTS = "points", _("Points earned in the last 12 months")
+
+    basis = models.CharField(_("tier basis"), max_length=10, choices=Basis.choices, default=Basis.SPEND)
+    hold_days = models.PositiveIntegerField(
+        _("tier holds for (days)"), default=365, validators=[MinValueValidator(1)],
+        help_text=_("A reached tier is kept this long even if the member qualifies for less."),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("tier settings")
+        verbose_name_plural = _("tier settings")
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="tiersettings_one_per_tenant")]
+
+
+class Tier(TenantOwned):
+    name = models.CharField(_("name"), max_length=60)
+    rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("Higher is better; 1 is the entry tier."))
+    threshold = models.DecimalField(
+        _("threshold"), max_digits=12, decimal_places=2, default=0, validators=[MinValueValidator(0)],
+        help_text=_("Spend (¥) or points in the last 12 months needed to reach the tier."),
+    )
+    benefits = models.TextField(_("benefits"), blank=True)
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "rank"], name="tier_rank_unique_per_tenant")]
+
+    def __str__(self):
+        return self.name
+
+
+class MemberTier(TenantOwned):
+    """A member's current tier, until when it holds, and their paid membership."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="tier_status")
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("tier"))
+    qualifying_value = models.DecimalField(_("qualifying value"), max_digits=14, decimal_places=2, default=0)
+    reached_at = models.DateTimeField(_("reached at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("tier expires at"), null=True, blank=True)
+    paid_member = models.BooleanField(_("paid membership"), default=False)
+    paid_until = models.DateField(_("paid membership until"), null=True, blank=True)
+    evaluated_at = models.DateTimeField(_("evaluated at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
+        constraints = [models.UniqueConstraint(fields=["tenant", "member"], name="membertier_member_unique")]
+        indexes = [
+            models.Index(fields=["tenant", "tier"], name="membertier_tenant_tier"),
+            models.Index(fields=["tenant", "expires_at"], name="membertier_tenant_expires"),
+        ]
+
+
+class TierChange(TenantOwned):
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_changes")
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    qualifying_value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    changed_at = models.DateTimeField(_("changed at"))
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["-changed_at", "-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "changed_at"], name="tierchange_tenant_time"),
+            models.Index(fields=["tenant", "member", "changed_at"], name="tierchange_member_time"),
+        ]
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class MemberDay(TenantOwned):
+    """A recurring member day (会员日): a day of every month, or a weekday every week."""
+
+    name = models.CharField(_("name"), max_length=60)
+    day_of_month = models.PositiveSmallIntegerField(
+        _("day of the month"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text=_("E.g. 18 for the 18th; in shorter months the last day stands in."),
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), null=True, blank=True, choices=Weekday.choices)
+    benefits = models.TextField(_("benefits"), blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("member day")
+        verbose_name_plural = _("member days")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(day_of_month__isnull=False) | Q(weekday__isnull=False), name="memberday_has_a_day"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def falls_on(self, day):
+        if self.weekday is not None and day.weekday() == self.weekday:
+            return True
+        if self.day_of_month is not None:
+            last = calendar.monthrange(day.year, day.month)[1]
+            return day.day == min(self.day_of_month, last)
+        return False

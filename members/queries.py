@@ -47,7 +47,7 @@ def recent_orders(member, limit=RECENT_ORDERS):
 
 
 def recent_events(member, limit=RECENT_EVENTS):
-    return Event.objects.filter(member=member).order_by("-occurred_at")[:limit]
+    return Event.objects.filter(member=member).select_related("member").order_by("-occurred_at")[:limit]
 
 
 def member_counts_by_contact_status(queryset):

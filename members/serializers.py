@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from scrm.api import TenantRelatedField, TenantSlugRelatedField
@@ -52,7 +52,18 @@ class StoreCodeField(TenantSlugRelatedField):
                 "attributes": {"size": "M"},
             },
             request_only=True,
-        )
+        ),
+        OpenApiExample(
+            "A member",
+            value={
+                "id": 101, "external_id": "M000123", "name": "王芳", "mobile": "13800138000", "gender": "female",
+                "birthday": "1994-05-12", "city": "上海", "joined_at": "2025-03-01T10:00:00+08:00",
+                "source_channel": "store_qr", "store_code": "SH01", "guide": 12, "contact_status": "active",
+                "contact_status_changed_at": None, "attributes": {"size": "M"},
+                "created_at": "2025-03-01T10:00:02+08:00", "updated_at": "2025-11-01T14:33:10+08:00",
+            },
+            response_only=True,
+        ),
     ]
 )
 class MemberSerializer(serializers.ModelSerializer):
@@ -85,14 +96,12 @@ class MemberUpsertSerializer(MemberSerializer):
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
+
     class Meta:
         model = OrderLine
         fields = ["sku", "name", "category", "quantity", "unit_price", "amount"]
-
-    def validate(self, attrs):
-        if attrs["amount"] < 0 or attrs["unit_price"] < 0:
-            raise serializers.ValidationError(_("Amounts cannot be negative."))
-        return attrs
 
 
 @extend_schema_serializer(
@@ -111,7 +120,23 @@ class OrderLineSerializer(serializers.ModelSerializer):
                 ],
             },
             request_only=True,
-        )
+        ),
+        OpenApiExample(
+            "An order",
+            value={
+                "id": 9001, "external_id": "SO20251101001", "member_id": 101, "member_external_id": "M000123",
+                "mobile": "13800138000", "store_code": "SH01", "guide": 12, "placed_at": "2025-11-01T14:32:00+08:00",
+                "status": "partially_refunded", "total": "399.00", "discount": "40.00", "refunded_amount": "200.00",
+                "lines": [
+                    {"sku": "TS-001-M", "name": "基础圆领T恤", "category": "apparel", "quantity": 2,
+                     "unit_price": "99.50", "amount": "199.00"},
+                    {"sku": "BG-210", "name": "帆布托特包", "category": "shoes_bags", "quantity": 1,
+                     "unit_price": "200.00", "amount": "200.00"},
+                ],
+                "created_at": "2025-11-01T14:32:05+08:00", "updated_at": "2025-11-03T10:12:00+08:00",
+            },
+            response_only=True,
+        ),
     ]
 )
 class OrderSerializer(serializers.ModelSerializer):
@@ -178,13 +203,26 @@ class EventSerializer(serializers.ModelSerializer):
         return value
 
 
+EVENT_EXAMPLE = {
+    "id": 40001, "external_id": "wx-cb-77812", "member_id": 101, "member_external_id": "M000123",
+    "type": "contact_deleted", "type_label": "Deleted the guide", "occurred_at": "2025-11-02T21:14:05+08:00",
+    "properties": {"guide_userid": "zhangwei"},
+}
+
+
+@extend_schema_serializer(examples=[OpenApiExample("An event", value=EVENT_EXAMPLE, response_only=True)])
 class EventReadSerializer(serializers.ModelSerializer):
+    """An event as listed: read it from a queryset with select_related("member")."""
+
     member_id = serializers.IntegerField()
+    member_external_id = serializers.CharField(source="member.external_id")
     type_label = serializers.CharField(source="get_type_display")
 
     class Meta:
         model = Event
-        fields = ["id", "external_id", "member_id", "type", "type_label", "occurred_at", "properties"]
+        fields = [
+            "id", "external_id", "member_id", "member_external_id", "type", "type_label", "occurred_at", "properties",
+        ]
 
 
 class OrderSummarySerializer(serializers.Serializer):
@@ -195,6 +233,35 @@ class OrderSummarySerializer(serializers.Serializer):
     last_order_at = serializers.DateTimeField(allow_null=True)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A member's 360 view",
+            value={
+                "id": 101, "external_id": "M000123", "name": "王芳", "mobile": "13800138000", "gender": "female",
+                "birthday": "1994-05-12", "city": "上海", "joined_at": "2025-03-01T10:00:00+08:00",
+                "source_channel": "store_qr", "store_code": "SH01", "guide": 12, "contact_status": "active",
+                "contact_status_changed_at": None, "attributes": {"size": "M"},
+                "created_at": "2025-03-01T10:00:02+08:00", "updated_at": "2025-11-01T14:33:10+08:00",
+                "store_name": "上海静安店", "guide_name": "张伟",
+                "order_summary": {"orders": 3, "spend": "1097.00", "refunded": "0.00",
+                                  "first_order_at": "2025-03-08T16:20:00+08:00",
+                                  "last_order_at": "2025-11-01T14:32:00+08:00"},
+                "recent_orders": [{
+                    "id": 9001, "external_id": "SO20251101001", "member_id": 101, "member_external_id": "M000123",
+                    "mobile": "13800138000", "store_code": "SH01", "guide": 12,
+                    "placed_at": "2025-11-01T14:32:00+08:00", "status": "paid", "total": "399.00",
+                    "discount": "40.00", "refunded_amount": "0.00",
+                    "lines": [{"sku": "TS-001-M", "name": "基础圆领T恤", "category": "apparel", "quantity": 2,
+                               "unit_price": "99.50", "amount": "199.00"}],
+                    "created_at": "2025-11-01T14:32:05+08:00", "updated_at": "2025-11-01T14:32:05+08:00",
+                }],
+                "recent_events": [{**EVENT_EXAMPLE, "type": "message_read", "type_label": "Message read"}],
+            },
+            response_only=True,
+        )
+    ]
+)
 class Member360Serializer(MemberSerializer):
     """The 360 payload: profile, order summary, recent orders and recent events."""
 
@@ -209,16 +276,19 @@ class Member360Serializer(MemberSerializer):
             "store_name", "guide_name", "order_summary", "recent_orders", "recent_events"
         ]
 
+    @extend_schema_field(OrderSummarySerializer)
     def get_order_summary(self, member):
         from .queries import order_summary
 
         return OrderSummarySerializer(order_summary(member)).data
 
+    @extend_schema_field(OrderSerializer(many=True))
     def get_recent_orders(self, member):
         from .queries import recent_orders
 
         return OrderSerializer(recent_orders(member), many=True).data
 
+    @extend_schema_field(EventReadSerializer(many=True))
     def get_recent_events(self, member):
         from .queries import recent_events
 

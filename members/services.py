@@ -123,13 +123,22 @@ def upsert_members(tenant, items):
 
 
 def _apply(obj, data, fields):
-    """Set the given fields that differ; return the names of those that changed."""
+    """Set the given fields that differ; return the names of those that changed.
+
+    A foreign key is compared by its id: reading ``order.store`` would load the store, one query
+    per row of a batch."""
     changed = set()
     for field in fields:
         if field not in data:
             continue
         value = data[field]
-        if getattr(obj, field) != value:
+        model_field = obj._meta.get_field(field)
+        if model_field.many_to_one:
+            current = getattr(obj, model_field.attname)
+            differs = current != (value.pk if value is not None else None)
+        else:
+            differs = getattr(obj, field) != value
+        if differs:
             setattr(obj, field, value)
             changed.add(field)
     return changed

@@ -7,6 +7,10 @@ import json
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import (
+    OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer,
+)
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
@@ -24,7 +28,30 @@ class Conflict(exceptions.APIException):
 
 # ---------------------------------------------------------------- tenant-scoped pieces
 
-class TenantRelatedField(serializers.PrimaryKeyRelatedField):
+# Key of the serializer context under which a bulk request keeps the related objects it looked up.
+RELATED_CACHE = "related_cache"
+
+
+class _CachedLookup:
+    """Looks a value up once per bulk request: a batch of 1,000 orders names a few stores."""
+
+    def to_internal_value(self, data):
+        cache = self.context.get(RELATED_CACHE)
+        if cache is None:
+            return super().to_internal_value(data)
+        key = (type(self).__name__, self.model._meta.label, getattr(self, "slug_field", "pk"), str(data))
+        if key not in cache:
+            try:
+                cache[key] = super().to_internal_value(data)
+            except serializers.ValidationError as exc:
+                cache[key] = exc
+        found = cache[key]
+        if isinstance(found, serializers.ValidationError):
+            raise serializers.ValidationError(found.detail)
+        return found
+
+
+class TenantRelatedField(_CachedLookup, serializers.PrimaryKeyRelatedField):
     """Takes the id of another object and finds it only inside the caller's tenant."""
 
     def __init__(self, model, **kwargs):
@@ -37,7 +64,7 @@ class TenantRelatedField(serializers.PrimaryKeyRelatedField):
         return self.model.objects.all()
 
 
-class TenantSlugRelatedField(serializers.SlugRelatedField):
+class TenantSlugRelatedField(_CachedLookup, serializers.SlugRelatedField):
     """Takes a natural key (a store code) and finds it only inside the caller's tenant."""
 
     def __init__(self, model, slug_field, **kwargs):
@@ -113,7 +140,10 @@ def idempotent(view_method):
         def replay(record):
             if record.fingerprint != fingerprint:
                 raise Conflict(_("This Idempotency-Key was already used with a different request body."))
-            response = Response(record.response, status=record.status_code)
+            stored = record.response
+            # Kept as JSON text: a jsonb object would come back with its keys reordered.
+            data = json.loads(stored) if isinstance(stored, str) else stored
+            response = Response(data, status=record.status_code)
             response["Idempotent-Replayed"] = "true"
             return response
 
@@ -126,7 +156,7 @@ def idempotent(view_method):
                 if response.status_code < 500:
                     IdempotencyRecord.objects.create(
                         tenant=tenant, scope=scope, key=key, fingerprint=fingerprint,
-                        status_code=response.status_code, response=json.loads(json.dumps(response.data, default=str)),
+                        status_code=response.status_code, response=json.dumps(response.data, default=str),
                     )
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
@@ -156,29 +186,126 @@ def read_bulk_items(request):
 
 
 def validate_bulk(serializer_class, items, context):
-    """Validate each item on its own. Returns (valid [(index, data)], errors {index: fields})."""
+    """Validate each item on its own. Returns (valid [(index, data)], errors {index: fields}).
+
+    One serializer validates every item, as DRF's ListSerializer does: building a serializer's
+    fields costs more than validating an item. Related objects named by the items (a store code,
+    a guide id) are looked up once per batch, not once per item.
+    """
+    serializer = serializer_class(context={**context, RELATED_CACHE: {}})
     valid, errors = [], {}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors[index] = {"non_field_errors": [_("Each item must be a JSON object.")]}
             continue
-        serializer = serializer_class(data=item, context=context)
-        if serializer.is_valid():
-            valid.append((index, serializer.validated_data))
-        else:
-            errors[index] = _flatten(serializer.errors)
+        serializer.initial_data = item
+        try:
+            valid.append((index, serializer.run_validation(item)))
+        except exceptions.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            errors[index] = _flatten(detail)
     return valid, errors
 
 
-def bulk_response(count, outcomes, errors):
-    """Answer per item in input order: {id, external_id, status} or {status: error, errors}."""
+def bulk_response(items, outcomes, errors):
+    """Answer per item in input order: {index, id, external_id, status} or {index, external_id, status:
+    error, errors}; an item in error names its external_id when it had one, so it can be found."""
     results = []
-    for index in range(count):
+    for index, item in enumerate(items):
         if index in errors:
-            results.append({"index": index, "status": "error", "errors": errors[index]})
+            external_id = item.get("external_id") if isinstance(item, dict) else None
+            named = {"external_id": external_id} if isinstance(external_id, str) and external_id else {}
+            results.append({"index": index, **named, "status": "error", "errors": errors[index]})
         else:
             results.append({"index": index, **outcomes[index]})
     summary = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
     for item in results:
         summary[item["status"]] += 1
     return Response({"summary": summary, "results": results}, status=status.HTTP_200_OK)
+
+
+# ---------------------------------------------------------------- schema pieces shared by the endpoints
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorBody",
+            {
+                "status": serializers.IntegerField(help_text=gettext_lazy("The HTTP status code.")),
+                "code": serializers.CharField(help_text=gettext_lazy("A stable code, e.g. invalid, not_found.")),
+                "message": serializers.CharField(help_text=gettext_lazy("What went wrong, in the caller's language.")),
+                "fields": serializers.DictField(
+                    required=False,
+                    help_text=gettext_lazy("Messages by field name (nested for nested fields), when fields were wrong."),
+                ),
+            },
+        )
+    },
+)
+
+BulkResponseSerializer = inline_serializer(
+    "BulkResponse",
+    {
+        "summary": serializers.DictField(
+            child=serializers.IntegerField(), help_text=gettext_lazy("Items by status: created, updated, unchanged, error.")
+        ),
+        "results": serializers.ListField(
+            child=serializers.DictField(),
+            help_text=gettext_lazy(
+                "One answer per item in input order: index, id, external_id and status, or status error with "
+                "errors by field."
+            ),
+        ),
+    },
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description=gettext_lazy(
+        "Any unique string, at most 255 characters. A retry with the same key and body answers the first answer "
+        "again and does nothing; the same key with another body is a 422."
+    ),
+)
+
+
+def error_response(description, status_code, code, message, fields=None):
+    """An OpenAPI response in the one error shape, with an example."""
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=description,
+        examples=[OpenApiExample(code, value=error_body(status_code, code, message, fields))],
+    )
+
+
+INVALID_RESPONSE = error_response(
+    gettext_lazy("Invalid fields."), 400, "invalid", "The request has invalid fields.",
+    {"mobile": ["Not a valid mobile number."]},
+)
+BULK_INVALID_RESPONSE = error_response(
+    gettext_lazy("Malformed JSON, a body that is not an array, or more items than allowed."), 400, "invalid",
+    "A bulk request takes at most 1000 items; this one has 1200.",
+)
+IDEMPOTENCY_CONFLICT_RESPONSE = error_response(
+    gettext_lazy("The Idempotency-Key was used before with another body."), 422, "idempotency_conflict",
+    "This Idempotency-Key was already used with a different request body.",
+)
+
+
+@extend_schema_serializer(many=False)  # the batch example is the whole array already: do not wrap it again
+class BatchSerializer(serializers.ListSerializer):
+    """The body of a bulk request in the schema: a JSON array of items."""
+
+
+def bulk_schema(item_serializer, batch_example, answer_example, description):
+    """The schema of a POST .../bulk/ action: an array of items in, an answer per item out."""
+    return extend_schema(
+        description=description,
+        request=BatchSerializer(child=item_serializer()),
+        responses={200: BulkResponseSerializer, 400: BULK_INVALID_RESPONSE, 422: IDEMPOTENCY_CONFLICT_RESPONSE},
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[
+            OpenApiExample("A batch", value=batch_example, request_only=True),
+            OpenApiExample("Per-item answer", value=answer_example, response_only=True),
+        ],
+    )

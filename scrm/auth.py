@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from .models import ApiKey
@@ -56,6 +57,24 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes ApiKeyAuthentication."""
+
+    target_class = ApiKeyAuthentication
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": _(
+                "Send `Authorization: Api-Key <key>`. Owners and operators make keys under Settings; the secret is "
+                "shown once."
+            ),
+        }
+
+
 class IsTenantStaff(permissions.BasePermission):
     """The caller belongs to a tenant: an API key, or an active staff member's session."""
 
@@ -77,5 +96,17 @@ class CanManageSettings(IsTenantStaff):
             return False
         if request.method in permissions.SAFE_METHODS:
             return True
+        staff = getattr(request._request, "staff", None)
+        return staff is None or staff.can_manage_settings
+
+
+class CanManageApiKeys(IsTenantStaff):
+    """API keys open the whole brand: only owners, operators and API keys see or make them."""
+
+    message = _("Only owners and operators may see or change API keys.")
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
         staff = getattr(request._request, "staff", None)
         return staff is None or staff.can_manage_settings

@@ -1,7 +1,10 @@
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
+
+API_PREFIX = "/api/"
 
 
 def _flatten(detail):
@@ -52,3 +55,19 @@ def exception_handler(exc, context):
             code = detail.code
     response.data = error_body(response.status_code, code, message, fields)
     return response
+
+
+def not_found(request, exception=None):
+    """handler404: an API path answers in the error shape, a page path with the 404 page."""
+    if request.path.startswith(API_PREFIX):
+        message = _("There is no endpoint at %(path)s.") % {"path": request.path}
+        return JsonResponse(error_body(404, "not_found", message), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: an API path answers in the error shape, a page path with the 500 page."""
+    if request.path.startswith(API_PREFIX):
+        message = _("The server failed to answer this request; it was logged.")
+        return JsonResponse(error_body(500, "server_error", message), status=500)
+    return defaults.server_error(request)

@@ -2,12 +2,25 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from .api import TenantRelatedField
 from .models import ApiKey, Staff, Store
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("A store", value={"code": "SH01", "name": "上海静安店", "city": "上海", "region": "华东"},
+                       request_only=True),
+        OpenApiExample(
+            "A store",
+            value={"id": 3, "code": "SH01", "name": "上海静安店", "city": "上海", "region": "华东", "active": True,
+                   "created_at": "2025-01-05T09:00:00+08:00"},
+            response_only=True,
+        ),
+    ]
+)
 class StoreSerializer(serializers.ModelSerializer):
     class Meta:
         model = Store
@@ -23,6 +36,23 @@ class StoreSerializer(serializers.ModelSerializer):
         return value
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A guide",
+            value={"username": "zhangwei", "password": "a-long-password", "name": "张伟", "role": "guide",
+                   "store_ids": [3], "mobile": "13800138000", "wecom_userid": "zhangwei"},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "A guide",
+            value={"id": 12, "username": "zhangwei", "name": "张伟", "role": "guide", "store_ids": [3],
+                   "mobile": "13800138000", "wecom_userid": "zhangwei", "active": True,
+                   "created_at": "2025-01-05T09:10:00+08:00"},
+            response_only=True,
+        ),
+    ]
+)
 class StaffSerializer(serializers.ModelSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
@@ -65,6 +95,18 @@ class StaffSerializer(serializers.ModelSerializer):
         return attrs
 
 
+API_KEY_EXAMPLE = {
+    "id": 4, "name": "POS", "prefix": "3f9a1c07", "active": True, "created_at": "2025-01-05T09:20:00+08:00",
+    "last_used_at": "2025-11-02T08:00:12+08:00", "revoked_at": None,
+}
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("A key for the POS", value={"name": "POS"}, request_only=True),
+        OpenApiExample("A key", value=API_KEY_EXAMPLE, response_only=True),
+    ]
+)
 class ApiKeySerializer(serializers.ModelSerializer):
     active = serializers.BooleanField(read_only=True)
 
@@ -74,6 +116,15 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "prefix", "active", "created_at", "last_used_at", "revoked_at"]
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A new key",
+            value={**API_KEY_EXAMPLE, "last_used_at": None, "key": "3f9a1c07.q0G7o1yJ5m8cXxS2f3w0pL4kQe9ZrB1tVnA6uHdKc2E"},
+            response_only=True,
+        )
+    ]
+)
 class ApiKeyCreatedSerializer(ApiKeySerializer):
     key = serializers.CharField(read_only=True, help_text=_("The secret. Shown once; store it now."))
 

@@ -16,11 +16,12 @@ def create_tenant(slug, name, owner_username, owner_password, time_zone="Asia/Sh
 
 
 @transaction.atomic
-def create_staff(tenant, username, password, name, role, stores=(), mobile="", wecom_userid=""):
-    user = get_user_model().objects.create_user(username=username, password=password)
+def create_staff(tenant, username, password, name, role, stores=(), mobile="", wecom_userid="", active=True):
+    user = get_user_model().objects.create_user(username=username, password=password, is_active=active)
     with tenant_context(tenant):
         staff = Staff.objects.create(
-            tenant=tenant, user=user, name=name or username, role=role, mobile=mobile, wecom_userid=wecom_userid
+            tenant=tenant, user=user, name=name or username, role=role, mobile=mobile, wecom_userid=wecom_userid,
+            active=active,
         )
         if stores:
             staff.stores.set(stores)

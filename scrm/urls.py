@@ -12,7 +12,7 @@ router.register("staff", StaffViewSet, basename="staff")
 router.register("api-keys", ApiKeyViewSet, basename="apikey")
 
 # Each app registers its API endpoints on the one router and has its own dashboard urls.
-APPS = ["members", "lifecycle"]
+APPS = ["members", "lifecycle", "coupons", "tagging"]
 for app in APPS:
     __import__(f"{app}.api_urls", fromlist=["register"]).register(router)
 
@@ -26,5 +26,10 @@ urlpatterns = [
     path("", include("scrm.dashboard_urls")),
     path("members/", include("members.urls")),
     path("lifecycle/", include("lifecycle.urls")),
+    path("tagging/", include("tagging.urls")),
+    path("coupons/", include("coupons.urls")),
     path("imports/", include("members.import_urls")),
 ]
+
+handler404 = "scrm.exceptions.not_found"
+handler500 = "scrm.exceptions.server_error"

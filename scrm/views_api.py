@@ -1,12 +1,14 @@
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from . import services
 from .api import TenantModelViewSet, TenantViewSetMixin
-from .auth import CanManageSettings
+from .auth import CanManageApiKeys, CanManageSettings
 from .filters import StaffFilterSet, StoreFilterSet
 from .models import ApiKey, Staff, Store
 from .serializers import ApiKeyCreatedSerializer, ApiKeySerializer, StaffSerializer, StoreSerializer
@@ -35,8 +37,17 @@ class StaffViewSet(TenantModelViewSet):
     def get_queryset(self):
         return Staff.objects.select_related("user").prefetch_related("stores")
 
+    def _check_owner_rights(self, role, target=None):
+        """Only an owner (or the brand's API key) makes an owner or changes one."""
+        staff = self.staff
+        if staff is None or staff.role == Staff.Role.OWNER:
+            return
+        if role == Staff.Role.OWNER or (target is not None and target.role == Staff.Role.OWNER):
+            raise PermissionDenied(_("Only an owner may create or change an owner."))
+
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
+        self._check_owner_rights(data.get("role"))
         serializer.instance = services.create_staff(
             self.tenant, data.pop("username"), data.pop("password"), data.pop("name", ""),
             data.pop("role", Staff.Role.GUIDE), stores=data.pop("stores", ()), **data,
@@ -46,6 +57,7 @@ class StaffViewSet(TenantModelViewSet):
         data = dict(serializer.validated_data)
         username = data.pop("username", None)
         staff = serializer.instance
+        self._check_owner_rights(data.get("role"), target=staff)
         if username and username != staff.user.username:
             staff.user.username = username
             staff.user.save(update_fields=["username"])
@@ -56,7 +68,7 @@ class ApiKeyViewSet(TenantViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMo
     """API keys. The secret is in the create answer only; revoke instead of deleting."""
 
     serializer_class = ApiKeySerializer
-    permission_classes = [CanManageSettings]
+    permission_classes = [CanManageApiKeys]
     queryset = ApiKey.objects.unscoped().none()
 
     def get_queryset(self):
@@ -75,6 +87,3 @@ class ApiKeyViewSet(TenantViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def revoke(self, request, pk=None):
         key = services.revoke_api_key(self.get_object())
         return Response(ApiKeySerializer(key).data)
-
-
-

@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class TaggingConfig(AppConfig):
     name = "tagging"
     verbose_name = _("Tagging")
+
+    def ready(self):
+        from lifecycle.signals import run_finished
+
+        from . import receivers
+
+        run_finished.connect(receivers.refresh_after_lifecycle_run, dispatch_uid="tagging.refresh.lifecycle")

@@ -40,6 +40,12 @@ class Brand:
         return tenant_context(self.tenant)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Every brand makes five logins; the production hasher would spend seconds per test on them.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def brand(db):
     return Brand("acme")

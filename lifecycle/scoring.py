@@ -1,0 +1,441 @@
+"""Set-based scoring: SQL statements over sets of members, chunked by member id.
+
+Nothing here reads the clock: every function takes ``as_of``. Time is counted in whole days
+of 24 hours: "days since X" is floor((as_of - X) / 1 day), so "days since X >= N" is exactly
+``X <= as_of - N days``, and "in the last 90 days" means ``as_of - 90 days < X <= as_of``
+(days since < 90). Orders and events after ``as_of`` are not seen, which is what makes a
+backfill over past dates exact.
+
+One statement per chunk computes every metric from orders, order lines and events, decides the
+rule that matched, and upserts the member's row; it rewrites a row only when something in it
+changed, so a re-run with the same ``as_of`` writes nothing. A second statement turns the rows
+this run rewrote into StageChange rows when the stage or the warning moved.
+"""
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from members.models import ContactStatus, Event, EventType, Member, Order, OrderLine
+
+from .models import (
+    DailyStageSnapshot, MemberLifecycle, PendingMember, Rule, Stage, StageChange, WarningRule,
+)
+
+DAY = timedelta(days=1)
+CHURNED_RULES = (Rule.CHURNED_LAPSED, Rule.CHURNED_NEVER_BOUGHT, Rule.CHURNED_DELETED_CONTACT)
+
+# Columns a scoring run writes; a row is rewritten only when one of these differs.
+COMPARED = (
+    "store_id", "guide_id", "joined_at", "first_order_at", "last_order_at", "orders_total", "orders_90",
+    "orders_365", "spend_total", "spend_90", "spend_365", "aov_90", "aov_prev", "favourite_category",
+    "last_interaction_at", "contact_status", "contact_changed_at", "days_to_first_order", "stage", "rule",
+    "churn_warning", "warning_rule",
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    dormant_after_days: int = 90
+    churn_after_days: int = 180
+    mature_min_orders: int = 3
+    intro_churn_days: int = 180
+    warning_days: int = 60
+    aov_drop_pct: int = 50
+
+    @classmethod
+    def of(cls, values):
+        return cls(**{k: int(v) for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+def chunk_size():
+    return getattr(settings, "LIFECYCLE_CHUNK_SIZE", 100_000)
+
+
+# ---------------------------------------------------------------- dialect
+
+def _postgres():
+    return connection.vendor == "postgresql"
+
+
+def _distinct():
+    return "IS DISTINCT FROM" if _postgres() else "IS NOT"
+
+
+def _json_object():
+    return "jsonb_build_object" if _postgres() else "json_object"
+
+
+def _whole_days(start, end):
+    """SQL for floor((end - start) / 1 day) with both operands timestamps."""
+    if _postgres():
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 86400) AS INTEGER)"
+    return f"((CAST(strftime('%%s', {end}) AS INTEGER) - CAST(strftime('%%s', {start}) AS INTEGER)) / 86400)"
+
+
+def _ts(value):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _table(model):
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+LC = _table(MemberLifecycle)
+
+
+def _tables():
+    return {
+        "lc": _table(MemberLifecycle), "member": _table(Member), "order": _table(Order), "line": _table(OrderLine),
+        "event": _table(Event), "change": _table(StageChange), "pending": _table(PendingMember),
+        "snapshot": _table(DailyStageSnapshot),
+    }
+
+
+def rule_params(rules, as_of):
+    """The cut-off moments of the stage table as of ``as_of``."""
+    return {
+        "t": _ts(as_of),
+        "t90": _ts(as_of - 90 * DAY),
+        "t365": _ts(as_of - 365 * DAY),
+        "c_churn": _ts(as_of - rules.churn_after_days * DAY),
+        "c_dorm": _ts(as_of - rules.dormant_after_days * DAY),
+        "c_warn": _ts(as_of - rules.warning_days * DAY),
+        "c_intro": _ts(as_of - rules.intro_churn_days * DAY),
+        "mature": rules.mature_min_orders,
+        "keep_pct": 100 - rules.aov_drop_pct,
+    }
+
+
+def rule_case(r):
+    """The stage table, first matching row wins, over a row source aliased ``r``."""
+    return f"""CASE
+        WHEN {r}.last_order_at IS NOT NULL AND {r}.last_order_at <= %(c_churn)s THEN '{Rule.CHURNED_LAPSED}'
+        WHEN {r}.last_order_at IS NULL AND {r}.joined_at <= %(c_intro)s THEN '{Rule.CHURNED_NEVER_BOUGHT}'
+        WHEN {r}.contact_status = '{ContactStatus.DELETED_BY_CUSTOMER}' AND ({r}.last_order_at IS NULL
+             OR {r}.contact_changed_at IS NULL OR {r}.last_order_at <= {r}.contact_changed_at)
+             THEN '{Rule.CHURNED_DELETED_CONTACT}'
+        WHEN {r}.last_order_at IS NOT NULL AND {r}.last_order_at <= %(c_dorm)s THEN '{Rule.DORMANT}'
+        WHEN {r}.orders_365 >= %(mature)s THEN '{Rule.MATURITY}'
+        WHEN {r}.last_order_at IS NOT NULL THEN '{Rule.GROWTH}'
+        ELSE '{Rule.INTRODUCTION}' END"""
+
+
+def stage_case(rule_sql):
+    churned = ", ".join(f"'{rule}'" for rule in CHURNED_RULES)
+    return f"CASE WHEN {rule_sql} IN ({churned}) THEN '{Stage.CHURNED}' ELSE {rule_sql} END"
+
+
+def warning_case(r, rule_sql):
+    """The churn warning of growth and maturity members. The order-value test is done in whole
+    cents and cross-multiplied (aov_90 <= aov_prev x keep%  <=>  spend_90 x 100 x orders_prev <=
+    spend_prev x keep x orders_90), so that it is exact on every database; with no order in 90 days
+    the 90-day average is 0."""
+    spend_prev = f"ROUND(({r}.spend_365 - {r}.spend_90) * 100)"
+    return f"""CASE
+        WHEN {rule_sql} NOT IN ('{Rule.MATURITY}', '{Rule.GROWTH}') THEN '{WarningRule.NONE}'
+        WHEN {r}.last_order_at <= %(c_warn)s THEN '{WarningRule.NO_RECENT_ORDER}'
+        WHEN {r}.orders_90 <= 1 AND {spend_prev} > 0
+             AND ROUND({r}.spend_90 * 100) * 100 * ({r}.orders_365 - {r}.orders_90)
+                 <= {spend_prev} * %(keep_pct)s * {r}.orders_90
+             THEN '{WarningRule.AOV_DROP}'
+        ELSE '{WarningRule.NONE}' END"""
+
+
+# ---------------------------------------------------------------- member sets
+
+def _range(column):
+    return f"{column} >= %(lo)s AND {column} < %(hi)s"
+
+
+def _pending(column):
+    t = _tables()
+    return (
+        f"{column} IN (SELECT p.member_id FROM {t['pending']} p WHERE p.tenant_id = %(tenant)s "
+        f"AND p.run_id = %(run)s AND p.member_id >= %(lo)s AND p.member_id < %(hi)s)"
+    )
+
+
+def _metrics_sql(member_filter):
+    """One row per member of the set who had joined by as_of, with every metric."""
+    t = _tables()
+    counted = "o.status <> 'refunded' AND (o.refunded_amount = 0 OR o.refunded_amount < o.total)"
+    net = "(o.total - o.refunded_amount)"
+    return f"""
+    SELECT m.id AS member_id, m.tenant_id AS tenant_id, m.home_store_id AS store_id, m.owner_guide_id AS guide_id,
+        m.joined_at AS joined_at, o.first_order_at AS first_order_at, o.last_order_at AS last_order_at,
+        COALESCE(o.orders_total, 0) AS orders_total, COALESCE(o.orders_90, 0) AS orders_90,
+        COALESCE(o.orders_365, 0) AS orders_365, COALESCE(o.spend_total, 0) AS spend_total,
+        COALESCE(o.spend_90, 0) AS spend_90, COALESCE(o.spend_365, 0) AS spend_365,
+        COALESCE(fc.category, '') AS favourite_category, ev.last_interaction_at AS last_interaction_at,
+        CASE WHEN m.contact_status_changed_at > %(t)s THEN '{ContactStatus.ACTIVE}' ELSE m.contact_status END
+            AS contact_status,
+        CASE WHEN m.contact_status_changed_at > %(t)s THEN NULL ELSE m.contact_status_changed_at END
+            AS contact_changed_at
+    FROM {t['member']} m
+    LEFT JOIN (
+        SELECT o.member_id AS member_id, MIN(o.placed_at) AS first_order_at, MAX(o.placed_at) AS last_order_at,
+            COUNT(*) AS orders_total, SUM({net}) AS spend_total,
+            SUM(CASE WHEN o.placed_at > %(t90)s THEN 1 ELSE 0 END) AS orders_90,
+            SUM(CASE WHEN o.placed_at > %(t90)s THEN {net} ELSE 0 END) AS spend_90,
+            SUM(CASE WHEN o.placed_at > %(t365)s THEN 1 ELSE 0 END) AS orders_365,
+            SUM(CASE WHEN o.placed_at > %(t365)s THEN {net} ELSE 0 END) AS spend_365
+        FROM {t['order']} o
+        WHERE o.tenant_id = %(tenant)s AND o.placed_at <= %(t)s AND {counted} AND {member_filter('o.member_id')}
+        GROUP BY o.member_id
+    ) o ON o.member_id = m.id
+    LEFT JOIN (
+        SELECT e.member_id AS member_id, MAX(e.occurred_at) AS last_interaction_at
+        FROM {t['event']} e
+        WHERE e.tenant_id = %(tenant)s AND e.occurred_at <= %(t)s AND {member_filter('e.member_id')}
+        GROUP BY e.member_id
+    ) ev ON ev.member_id = m.id
+    LEFT JOIN (
+        SELECT ranked.member_id AS member_id, ranked.category AS category FROM (
+            SELECT o.member_id AS member_id, l.category AS category,
+                ROW_NUMBER() OVER (PARTITION BY o.member_id ORDER BY SUM(l.amount) DESC, l.category) AS rn
+            FROM {t['line']} l JOIN {t['order']} o ON o.id = l.order_id
+            WHERE o.tenant_id = %(tenant)s AND l.tenant_id = %(tenant)s AND o.placed_at > %(t365)s
+                AND o.placed_at <= %(t)s AND {counted} AND l.category <> '' AND {member_filter('o.member_id')}
+            GROUP BY o.member_id, l.category
+        ) ranked WHERE ranked.rn = 1
+    ) fc ON fc.member_id = m.id
+    WHERE m.tenant_id = %(tenant)s AND m.joined_at <= %(t)s AND {member_filter('m.id')}
+    """
+
+
+def _upsert_sql(member_filter):
+    rule = "r.rule"
+    days_to_first = _whole_days("f.joined_at", "f.first_order_at")
+    columns = (
+        "member_id, tenant_id, store_id, guide_id, joined_at, first_order_at, last_order_at, orders_total, "
+        "orders_90, orders_365, spend_total, spend_90, spend_365, aov_90, aov_prev, favourite_category, "
+        "last_interaction_at, contact_status, contact_changed_at, days_to_first_order, stage, rule, stage_since, "
+        "churn_warning, warning_rule, warning_since, matured_at, prev_stage, prev_warning, run_id, as_of"
+    )
+    kept = [c for c in COMPARED]
+    updates = ",\n        ".join(f"{c} = excluded.{c}" for c in kept)
+    changed = " OR ".join(f"{LC}.{c} {_distinct()} excluded.{c}" for c in kept)
+    return f"""
+    INSERT INTO {LC} ({columns})
+    SELECT f.member_id, f.tenant_id, f.store_id, f.guide_id, f.joined_at, f.first_order_at, f.last_order_at,
+        f.orders_total, f.orders_90, f.orders_365, f.spend_total, f.spend_90, f.spend_365,
+        CASE WHEN f.orders_90 > 0 THEN ROUND(f.spend_90 * 1.0 / f.orders_90, 2) ELSE 0 END,
+        CASE WHEN f.orders_365 > f.orders_90
+             THEN ROUND((f.spend_365 - f.spend_90) * 1.0 / (f.orders_365 - f.orders_90), 2) ELSE 0 END,
+        f.favourite_category, f.last_interaction_at, f.contact_status, f.contact_changed_at,
+        CASE WHEN f.first_order_at IS NULL THEN NULL WHEN f.first_order_at <= f.joined_at THEN 0
+             ELSE {days_to_first} END,
+        f.stage, f.rule, %(t)s, f.warning_rule <> '', f.warning_rule,
+        CASE WHEN f.warning_rule <> '' THEN %(t)s ELSE NULL END,
+        CASE WHEN f.stage = '{Stage.MATURITY}' THEN %(t)s ELSE NULL END,
+        '', FALSE, %(run)s, %(t)s
+    FROM (
+        SELECT r.*, {stage_case(rule)} AS stage, {warning_case("r", rule)} AS warning_rule
+        FROM (SELECT s.*, {rule_case("s")} AS rule FROM ({_metrics_sql(member_filter)}) s) r
+    ) f
+    WHERE 1 = 1
+    ON CONFLICT (member_id) DO UPDATE SET
+        {updates},
+        stage_since = CASE WHEN {LC}.stage = excluded.stage THEN {LC}.stage_since ELSE excluded.stage_since END,
+        warning_since = CASE WHEN excluded.warning_rule = '' THEN NULL
+                             WHEN {LC}.churn_warning THEN {LC}.warning_since ELSE excluded.warning_since END,
+        matured_at = COALESCE({LC}.matured_at, excluded.matured_at),
+        prev_stage = {LC}.stage,
+        prev_warning = {LC}.churn_warning,
+        run_id = excluded.run_id,
+        as_of = excluded.as_of
+    WHERE {changed}
+    """
+
+
+def _changes_sql(member_filter):
+    t = _tables()
+    metrics = ", ".join(
+        f"'{name}', {expr}" for name, expr in (
+            ("orders_total", "lc.orders_total"), ("orders_90", "lc.orders_90"), ("orders_365", "lc.orders_365"),
+            ("spend_90", "lc.spend_90"), ("spend_365", "lc.spend_365"), ("aov_90", "lc.aov_90"),
+            ("aov_prev", "lc.aov_prev"), ("last_order_at", "lc.last_order_at"), ("joined_at", "lc.joined_at"),
+            ("days_since_last_order", _whole_days("lc.last_order_at", "lc.as_of")),
+            ("days_since_joining", _whole_days("lc.joined_at", "lc.as_of")),
+            ("contact_status", "lc.contact_status"),
+        )
+    )
+    return f"""
+    INSERT INTO {t['change']} (tenant_id, member_id, run_id, store_id, guide_id, from_stage, to_stage, from_warning,
+        to_warning, at, rule, warning_rule, metrics)
+    SELECT lc.tenant_id, lc.member_id, lc.run_id, lc.store_id, lc.guide_id, lc.prev_stage, lc.stage, lc.prev_warning,
+        lc.churn_warning, lc.as_of, lc.rule, lc.warning_rule, {_json_object()}({metrics})
+    FROM {LC} lc
+    WHERE lc.tenant_id = %(tenant)s AND lc.run_id = %(run)s AND {member_filter('lc.member_id')}
+        AND (lc.prev_stage <> lc.stage OR lc.prev_warning <> lc.churn_warning)
+    """
+
+
+def _score_chunks(tenant_id, run_id, as_of, rules, member_filter, bounds):
+    params = {"tenant": tenant_id, "run": run_id, **rule_params(rules, as_of)}
+    upsert, changes = _upsert_sql(member_filter), _changes_sql(member_filter)
+    for lo, hi in bounds:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if _postgres():
+                cursor.execute("SET LOCAL work_mem = '128MB'")
+            chunk = {**params, "lo": lo, "hi": hi}
+            cursor.execute(upsert, chunk)
+            cursor.execute(changes, chunk)
+
+
+def score_all(tenant_id, run_id, as_of, rules):
+    """Score every member of the tenant who had joined by ``as_of``, one id range at a time."""
+    t = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(id), MAX(id) FROM {t['member']} WHERE tenant_id = %s", [tenant_id])
+        low, high = cursor.fetchone()
+    if low is None:
+        return
+    size = chunk_size()
+    bounds = [(lo, min(lo + size, high + 1)) for lo in range(low, high + 1, size)]
+    _score_chunks(tenant_id, run_id, as_of, rules, _range, bounds)
+
+
+def score_pending(tenant_id, run_id, as_of, rules):
+    """Score the members queued for this run, in chunks of about ``chunk_size()`` members."""
+    t = _tables()
+    size = chunk_size()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT member_id FROM (
+                    SELECT member_id, ROW_NUMBER() OVER (ORDER BY member_id) AS rn
+                    FROM {t['pending']} WHERE tenant_id = %s AND run_id = %s
+                ) numbered WHERE (rn - 1) %% %s = 0 ORDER BY member_id""",
+            [tenant_id, run_id, size],
+        )
+        starts = [row[0] for row in cursor.fetchall()]
+    if not starts:
+        return
+    bounds = list(zip(starts, starts[1:] + [None]))
+    last = bounds[-1][0]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(member_id) FROM {t['pending']} WHERE tenant_id = %s AND run_id = %s", [tenant_id, run_id])
+        bounds[-1] = (last, cursor.fetchone()[0] + 1)
+    _score_chunks(tenant_id, run_id, as_of, rules, _pending, bounds)
+
+
+# ---------------------------------------------------------------- what a run re-scores
+
+def queue_members(tenant_id, run_id, member_ids):
+    PendingMember.objects.unscoped().bulk_create(
+        [PendingMember(tenant_id=tenant_id, run_id=run_id, member_id=pk) for pk in sorted(set(member_ids))],
+        batch_size=2000, ignore_conflicts=True,
+    )
+
+
+def queue_changed_members(tenant_id, run_id, as_of, rules, previous):
+    """Queue the members whose metrics or stage can differ between the previous run and now.
+
+    Besides new or changed data (orders, refunds and events recorded since the previous run
+    started, members created since), time alone moves a member only when an order enters or
+    leaves the 90- or 365-day window, the last order crosses the warning, dormant or churn
+    threshold, the join crosses intro_churn_days, or the contact status changed in between.
+    Each set is an indexed range query; together they are what a full run would change."""
+    t = _tables()
+    p, n = previous.as_of, as_of
+    params = {
+        "tenant": tenant_id, "run": run_id, "p": _ts(p), "n": _ts(n), "since": _ts(previous.started_at),
+        "max_member": previous.max_member_id,
+        "p90": _ts(p - 90 * DAY), "n90": _ts(n - 90 * DAY), "p365": _ts(p - 365 * DAY), "n365": _ts(n - 365 * DAY),
+        "p_intro": _ts(p - rules.intro_churn_days * DAY), "n_intro": _ts(n - rules.intro_churn_days * DAY),
+    }
+    thresholds = sorted({rules.warning_days, rules.dormant_after_days, rules.churn_after_days})
+    for i, days in enumerate(thresholds):
+        params[f"pl{i}"], params[f"nl{i}"] = _ts(p - days * DAY), _ts(n - days * DAY)
+    event_types = ", ".join(f"'{value}'" for value in EventType.values)
+    sources = [
+        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
+        "AND placed_at > %(p)s AND placed_at <= %(n)s",
+        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
+        "AND placed_at > %(p90)s AND placed_at <= %(n90)s",
+        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
+        "AND placed_at > %(p365)s AND placed_at <= %(n365)s",
+        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
+        "AND updated_at >= %(since)s",
+        f"SELECT member_id FROM {t['event']} WHERE tenant_id = %(tenant)s AND type IN ({event_types}) "
+        "AND occurred_at > %(p)s AND occurred_at <= %(n)s",
+        f"SELECT member_id FROM {t['event']} WHERE tenant_id = %(tenant)s AND created_at >= %(since)s",
+        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s AND joined_at > %(p)s AND joined_at <= %(n)s",
+        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s AND id > %(max_member)s",
+        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s "
+        "AND contact_status_changed_at > %(p)s AND contact_status_changed_at <= %(n)s",
+        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s AND joined_at > %(p_intro)s AND joined_at <= %(n_intro)s",
+    ] + [
+        f"SELECT member_id FROM {t['lc']} WHERE tenant_id = %(tenant)s "
+        f"AND last_order_at > %(pl{i})s AND last_order_at <= %(nl{i})s"
+        for i in range(len(thresholds))
+    ]
+    with connection.cursor() as cursor:
+        for source in sources:
+            cursor.execute(
+                f"INSERT INTO {t['pending']} (tenant_id, run_id, member_id) "
+                f"SELECT DISTINCT %(tenant)s, %(run)s, x.member_id FROM ({source}) x WHERE 1 = 1 "
+                "ON CONFLICT DO NOTHING",
+                params,
+            )
+
+
+def clear_pending(tenant_id, run_id):
+    PendingMember.objects.unscoped().filter(tenant_id=tenant_id, run_id=run_id).delete()
+
+
+def count_scored(tenant_id, run_id, as_of, everyone):
+    """Members a run scored: everyone who had joined, or the queued ones who had."""
+    t = _tables()
+    if everyone:
+        sql = f"SELECT COUNT(*) FROM {t['member']} WHERE tenant_id = %(tenant)s AND joined_at <= %(t)s"
+    else:
+        sql = (
+            f"SELECT COUNT(*) FROM {t['pending']} p JOIN {t['member']} m ON m.id = p.member_id "
+            "WHERE p.tenant_id = %(tenant)s AND p.run_id = %(run)s AND m.joined_at <= %(t)s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"tenant": tenant_id, "run": run_id, "t": _ts(as_of)})
+        return cursor.fetchone()[0]
+
+
+def max_member_id(tenant_id):
+    t = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(id) FROM {t['member']} WHERE tenant_id = %s", [tenant_id])
+        return cursor.fetchone()[0] or 0
+
+
+def write_snapshot(tenant_id, day):
+    """Members per store, guide, stage and warning on ``day``; replaces that day's rows."""
+    t = _tables()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {t['snapshot']} WHERE tenant_id = %s AND day = %s", [tenant_id, day])
+        cursor.execute(
+            f"""INSERT INTO {t['snapshot']} (tenant_id, day, store_id, guide_id, stage, churn_warning, count)
+                SELECT tenant_id, %s, store_id, guide_id, stage, churn_warning, COUNT(*)
+                FROM {t['lc']} WHERE tenant_id = %s
+                GROUP BY tenant_id, store_id, guide_id, stage, churn_warning""",
+            [day, tenant_id],
+        )
+
+
+# ---------------------------------------------------------------- dry run
+
+def dry_run_counts(tenant_id, rules, as_of):
+    """Members per (current stage, stage under ``rules``) and the warnings the rules would raise,
+    computed from the stored metrics as of ``as_of`` (the last run)."""
+    t = _tables()
+    rule = rule_case("lc")
+    sql = f"""
+        SELECT x.stage, x.new_stage, x.churn_warning, x.new_warning, COUNT(*) FROM (
+            SELECT lc.stage AS stage, {stage_case(rule)} AS new_stage, lc.churn_warning AS churn_warning,
+                CASE WHEN {warning_case("lc", rule)} <> '' THEN 1 ELSE 0 END AS new_warning
+            FROM {t['lc']} lc WHERE lc.tenant_id = %(tenant)s
+        ) x GROUP BY x.stage, x.new_stage, x.churn_warning, x.new_warning
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"tenant": tenant_id, **rule_params(rules, as_of)})
+        return [(stage, new_stage, bool(warning), bool(new_warning), n) for stage, new_stage, warning, new_warning, n in cursor.fetchall()]
