@@ -157,9 +157,21 @@ def _pending(column):
     )
 
 
-def _metrics_sql(member_filter):
-    """One row per member of the set who had joined by as_of, with every metric."""
+def _metrics_sql(member_filter, profile_filter=None):
+    """One row per member of the set who had joined by as_of, with every metric.
+
+    With ``profile_filter``, the favourite category and the last interaction (the metrics that read
+    every order line and event) are computed only for the members it selects, the members queued
+    for the run; the others keep their stored values, which nothing since the last run changed."""
     t = _tables()
+    profile = profile_filter or member_filter
+    favourite, interaction, reuse = "COALESCE(fc.category, '')", "ev.last_interaction_at", ""
+    if profile_filter:
+        favourite = f"CASE WHEN pp.member_id IS NULL THEN COALESCE(old.favourite_category, '') ELSE {favourite} END"
+        interaction = f"CASE WHEN pp.member_id IS NULL THEN old.last_interaction_at ELSE {interaction} END"
+        reuse = f"""
+    LEFT JOIN {t['lc']} old ON old.member_id = m.id
+    LEFT JOIN {t['pending']} pp ON pp.tenant_id = %(tenant)s AND pp.run_id = %(run)s AND pp.member_id = m.id"""
     counted = "o.status <> 'refunded' AND (o.refunded_amount = 0 OR o.refunded_amount < o.total)"
     net = "(o.total - o.refunded_amount)"
     return f"""
@@ -168,7 +180,7 @@ def _metrics_sql(member_filter):
         COALESCE(o.orders_total, 0) AS orders_total, COALESCE(o.orders_90, 0) AS orders_90,
         COALESCE(o.orders_365, 0) AS orders_365, COALESCE(o.spend_total, 0) AS spend_total,
         COALESCE(o.spend_90, 0) AS spend_90, COALESCE(o.spend_365, 0) AS spend_365,
-        COALESCE(fc.category, '') AS favourite_category, ev.last_interaction_at AS last_interaction_at,
+        {favourite} AS favourite_category, {interaction} AS last_interaction_at,
         CASE WHEN m.contact_status_changed_at > %(t)s THEN '{ContactStatus.ACTIVE}' ELSE m.contact_status END
             AS contact_status,
         CASE WHEN m.contact_status_changed_at > %(t)s THEN NULL ELSE m.contact_status_changed_at END
@@ -188,7 +200,7 @@ def _metrics_sql(member_filter):
     LEFT JOIN (
         SELECT e.member_id AS member_id, MAX(e.occurred_at) AS last_interaction_at
         FROM {t['event']} e
-        WHERE e.tenant_id = %(tenant)s AND e.occurred_at <= %(t)s AND {member_filter('e.member_id')}
+        WHERE e.tenant_id = %(tenant)s AND e.occurred_at <= %(t)s AND {profile('e.member_id')}
         GROUP BY e.member_id
     ) ev ON ev.member_id = m.id
     LEFT JOIN (
@@ -197,56 +209,102 @@ def _metrics_sql(member_filter):
                 ROW_NUMBER() OVER (PARTITION BY o.member_id ORDER BY SUM(l.amount) DESC, l.category) AS rn
             FROM {t['line']} l JOIN {t['order']} o ON o.id = l.order_id
             WHERE o.tenant_id = %(tenant)s AND l.tenant_id = %(tenant)s AND o.placed_at > %(t365)s
-                AND o.placed_at <= %(t)s AND {counted} AND l.category <> '' AND {member_filter('o.member_id')}
+                AND o.placed_at <= %(t)s AND {counted} AND l.category <> '' AND {profile('o.member_id')}
             GROUP BY o.member_id, l.category
         ) ranked WHERE ranked.rn = 1
-    ) fc ON fc.member_id = m.id
+    ) fc ON fc.member_id = m.id{reuse}
     WHERE m.tenant_id = %(tenant)s AND m.joined_at <= %(t)s AND {member_filter('m.id')}
     """
 
 
-def _upsert_sql(member_filter):
+def _scored_sql(member_filter, profile_filter=None):
+    """Every column of a member's row as of the moment, per member of the set."""
     rule = "r.rule"
     days_to_first = _whole_days("f.joined_at", "f.first_order_at")
-    columns = (
-        "member_id, tenant_id, store_id, guide_id, joined_at, first_order_at, last_order_at, orders_total, "
-        "orders_90, orders_365, spend_total, spend_90, spend_365, aov_90, aov_prev, favourite_category, "
-        "last_interaction_at, contact_status, contact_changed_at, days_to_first_order, stage, rule, stage_since, "
-        "churn_warning, warning_rule, warning_since, matured_at, prev_stage, prev_warning, run_id, as_of"
-    )
-    kept = [c for c in COMPARED]
-    updates = ",\n        ".join(f"{c} = excluded.{c}" for c in kept)
-    changed = " OR ".join(f"{LC}.{c} {_distinct()} excluded.{c}" for c in kept)
-    return f"""
-    INSERT INTO {LC} ({columns})
-    SELECT f.member_id, f.tenant_id, f.store_id, f.guide_id, f.joined_at, f.first_order_at, f.last_order_at,
-        f.orders_total, f.orders_90, f.orders_365, f.spend_total, f.spend_90, f.spend_365,
-        CASE WHEN f.orders_90 > 0 THEN ROUND(f.spend_90 * 1.0 / f.orders_90, 2) ELSE 0 END,
-        CASE WHEN f.orders_365 > f.orders_90
-             THEN ROUND((f.spend_365 - f.spend_90) * 1.0 / (f.orders_365 - f.orders_90), 2) ELSE 0 END,
-        f.favourite_category, f.last_interaction_at, f.contact_status, f.contact_changed_at,
-        CASE WHEN f.first_order_at IS NULL THEN NULL WHEN f.first_order_at <= f.joined_at THEN 0
-             ELSE {days_to_first} END,
-        f.stage, f.rule, %(t)s, f.warning_rule <> '', f.warning_rule,
-        CASE WHEN f.warning_rule <> '' THEN %(t)s ELSE NULL END,
-        CASE WHEN f.stage = '{Stage.MATURITY}' THEN %(t)s ELSE NULL END,
-        '', FALSE, %(run)s, %(t)s
-    FROM (
+    scored = f"""
         SELECT r.*, {stage_case(rule)} AS stage, {warning_case("r", rule)} AS warning_rule
-        FROM (SELECT s.*, {rule_case("s")} AS rule FROM ({_metrics_sql(member_filter)}) s) r
-    ) f
+        FROM (SELECT s.*, {rule_case("s")} AS rule FROM ({_metrics_sql(member_filter, profile_filter)}) s) r"""
+    return f"""
+    SELECT f.member_id AS member_id, f.tenant_id AS tenant_id, f.store_id AS store_id, f.guide_id AS guide_id,
+        f.joined_at AS joined_at, f.first_order_at AS first_order_at, f.last_order_at AS last_order_at,
+        f.orders_total AS orders_total, f.orders_90 AS orders_90, f.orders_365 AS orders_365,
+        f.spend_total AS spend_total, f.spend_90 AS spend_90, f.spend_365 AS spend_365,
+        CASE WHEN f.orders_90 > 0 THEN ROUND(f.spend_90 * 1.0 / f.orders_90, 2) ELSE 0 END AS aov_90,
+        CASE WHEN f.orders_365 > f.orders_90
+             THEN ROUND((f.spend_365 - f.spend_90) * 1.0 / (f.orders_365 - f.orders_90), 2) ELSE 0 END AS aov_prev,
+        f.favourite_category AS favourite_category, f.last_interaction_at AS last_interaction_at,
+        f.contact_status AS contact_status, f.contact_changed_at AS contact_changed_at,
+        CASE WHEN f.first_order_at IS NULL THEN NULL WHEN f.first_order_at <= f.joined_at THEN 0
+             ELSE {days_to_first} END AS days_to_first_order,
+        f.stage AS stage, f.rule AS rule, f.warning_rule <> '' AS churn_warning, f.warning_rule AS warning_rule
+    FROM ({scored}) f"""
+
+
+INSERTED = (
+    "member_id, tenant_id, store_id, guide_id, joined_at, first_order_at, last_order_at, orders_total, "
+    "orders_90, orders_365, spend_total, spend_90, spend_365, aov_90, aov_prev, favourite_category, "
+    "last_interaction_at, contact_status, contact_changed_at, days_to_first_order, stage, rule, "
+    "churn_warning, warning_rule"
+)
+
+
+def _new_row_values(f):
+    """The columns a member's first row gets beyond the scored ones."""
+    return (
+        f"%(t)s, CASE WHEN {f}.churn_warning THEN %(t)s ELSE NULL END, "
+        f"CASE WHEN {f}.stage = '{Stage.MATURITY}' THEN %(t)s ELSE NULL END, '', FALSE, %(run)s, %(t)s"
+    )
+
+
+NEW_COLUMNS = "stage_since, warning_since, matured_at, prev_stage, prev_warning, run_id, as_of"
+
+
+def _carried(new, old=LC):
+    """SET items shared by the upsert and the update: history-aware columns of a changed row."""
+    return f"""stage_since = CASE WHEN {old}.stage = {new}.stage THEN {old}.stage_since ELSE %(t)s END,
+        warning_since = CASE WHEN NOT {new}.churn_warning THEN NULL
+                             WHEN {old}.churn_warning THEN {old}.warning_since ELSE %(t)s END,
+        matured_at = COALESCE({old}.matured_at, CASE WHEN {new}.stage = '{Stage.MATURITY}' THEN %(t)s ELSE NULL END),
+        prev_stage = {old}.stage,
+        prev_warning = {old}.churn_warning,
+        run_id = %(run)s,
+        as_of = %(t)s"""
+
+
+def _upsert_sql(source):
+    """Upsert the rows of ``source`` (all columns of ``_scored_sql``); a row is rewritten only
+    when something in it changed, so a re-run with the same as_of writes nothing."""
+    updates = ",\n        ".join(f"{c} = excluded.{c}" for c in COMPARED)
+    changed = " OR ".join(f"{LC}.{c} {_distinct()} excluded.{c}" for c in COMPARED)
+    return f"""
+    INSERT INTO {LC} ({INSERTED}, {NEW_COLUMNS})
+    SELECT f.*, {_new_row_values("f")} FROM ({source}) f
     WHERE 1 = 1
     ON CONFLICT (member_id) DO UPDATE SET
         {updates},
-        stage_since = CASE WHEN {LC}.stage = excluded.stage THEN {LC}.stage_since ELSE excluded.stage_since END,
-        warning_since = CASE WHEN excluded.warning_rule = '' THEN NULL
-                             WHEN {LC}.churn_warning THEN {LC}.warning_since ELSE excluded.warning_since END,
-        matured_at = COALESCE({LC}.matured_at, excluded.matured_at),
-        prev_stage = {LC}.stage,
-        prev_warning = {LC}.churn_warning,
-        run_id = excluded.run_id,
-        as_of = excluded.as_of
+        {_carried("excluded")}
     WHERE {changed}
+    """
+
+
+def _update_sql(source):
+    """The same rewrite as the upsert for rows that exist: one join, no per-row conflict handling."""
+    updates = ",\n        ".join(f"{c} = f.{c}" for c in COMPARED)
+    changed = " OR ".join(f"{LC}.{c} {_distinct()} f.{c}" for c in COMPARED)
+    return f"""
+    UPDATE {LC} SET
+        {updates},
+        {_carried("f")}
+    FROM ({source}) f
+    WHERE {LC}.member_id = f.member_id AND {LC}.tenant_id = %(tenant)s AND ({changed})
+    """
+
+
+def _insert_missing_sql(source):
+    return f"""
+    INSERT INTO {LC} ({INSERTED}, {NEW_COLUMNS})
+    SELECT f.*, {_new_row_values("f")} FROM ({source}) f
+    WHERE NOT EXISTS (SELECT 1 FROM {LC} cur WHERE cur.member_id = f.member_id)
     """
 
 
@@ -273,29 +331,65 @@ def _changes_sql(member_filter):
     """
 
 
-def _score_chunks(tenant_id, run_id, as_of, rules, member_filter, bounds):
+def _session_settings(cursor):
+    if _postgres():
+        # Compiling these statements costs seconds and saves nothing; the aggregates want memory.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+
+
+def _score_chunks(tenant_id, run_id, as_of, rules, statements, member_filter, bounds):
     params = {"tenant": tenant_id, "run": run_id, **rule_params(rules, as_of)}
-    upsert, changes = _upsert_sql(member_filter), _changes_sql(member_filter)
+    statements = list(statements) + [_changes_sql(member_filter)]
     for lo, hi in bounds:
         with transaction.atomic(), connection.cursor() as cursor:
-            if _postgres():
-                cursor.execute("SET LOCAL work_mem = '128MB'")
+            _session_settings(cursor)
             chunk = {**params, "lo": lo, "hi": hi}
-            cursor.execute(upsert, chunk)
-            cursor.execute(changes, chunk)
+            for statement in statements:
+                cursor.execute(statement, chunk)
 
 
-def score_all(tenant_id, run_id, as_of, rules):
-    """Score every member of the tenant who had joined by ``as_of``, one id range at a time."""
+def _everyone(column):
+    return "1 = 1"
+
+
+def _pending_all(column):
     t = _tables()
+    return f"{column} IN (SELECT p.member_id FROM {t['pending']} p WHERE p.tenant_id = %(tenant)s AND p.run_id = %(run)s)"
+
+
+def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
+    """Score every member of the tenant who had joined by ``as_of``.
+
+    The metrics of the whole membership are computed by one statement into a temporary table
+    (whole-table passes over orders, lines and events, which the database may run in parallel),
+    then written to the members' rows one id range at a time. ``reuse_profile``: the members whose
+    favourite category or last interaction can have changed are queued for the run (see
+    ``queue_changed_members``); the others keep theirs."""
+    scored = connection.ops.quote_name(f"lifecycle_scored_{run_id}")
+    params = {"tenant": tenant_id, "run": run_id, **rule_params(rules, as_of)}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN(id), MAX(id) FROM {t['member']} WHERE tenant_id = %s", [tenant_id])
-        low, high = cursor.fetchone()
-    if low is None:
-        return
-    size = chunk_size()
-    bounds = [(lo, min(lo + size, high + 1)) for lo in range(low, high + 1, size)]
-    _score_chunks(tenant_id, run_id, as_of, rules, _range, bounds)
+        cursor.execute(f"DROP TABLE IF EXISTS {scored}")
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _session_settings(cursor)
+            source = _scored_sql(_everyone, _pending_all if reuse_profile else None)
+            cursor.execute(f"CREATE TEMPORARY TABLE {scored} AS {source}", params)
+            cursor.execute(f"CREATE INDEX ON {scored} (member_id)" if _postgres() else
+                           f"CREATE INDEX {connection.ops.quote_name(f'lifecycle_scored_{run_id}_member')} ON {scored} (member_id)")
+            if _postgres():
+                cursor.execute(f"ANALYZE {scored}")
+            cursor.execute(f"SELECT MIN(member_id), MAX(member_id) FROM {scored}")
+            low, high = cursor.fetchone()
+        if low is None:
+            return
+        size = chunk_size()
+        bounds = [(lo, min(lo + size, high + 1)) for lo in range(low, high + 1, size)]
+        source = f"SELECT * FROM {scored} WHERE member_id >= %(lo)s AND member_id < %(hi)s"
+        _score_chunks(tenant_id, run_id, as_of, rules, [_update_sql(source), _insert_missing_sql(source)], _range, bounds)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {scored}")
 
 
 def score_pending(tenant_id, run_id, as_of, rules):
@@ -318,7 +412,7 @@ def score_pending(tenant_id, run_id, as_of, rules):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MAX(member_id) FROM {t['pending']} WHERE tenant_id = %s AND run_id = %s", [tenant_id, run_id])
         bounds[-1] = (last, cursor.fetchone()[0] + 1)
-    _score_chunks(tenant_id, run_id, as_of, rules, _pending, bounds)
+    _score_chunks(tenant_id, run_id, as_of, rules, [_upsert_sql(_scored_sql(_pending))], _pending, bounds)
 
 
 # ---------------------------------------------------------------- what a run re-scores

@@ -147,9 +147,12 @@ def _new_run(tenant, kind, as_of, scheduled_for=None):
     return LifecycleRun.objects.unscoped().create(tenant=tenant, kind=kind, as_of=as_of, scheduled_for=scheduled_for)
 
 
-def score_full(tenant, as_of):
-    """Re-score every member as of ``as_of``."""
-    return execute_run(_new_run(tenant, LifecycleRun.Kind.FULL, as_of))
+def score_full(tenant, as_of, complete=False):
+    """Re-score every member as of ``as_of``: every metric that decides a stage or the warning is
+    recomputed from all orders. The favourite category and the last interaction, which read every
+    order line and event, are recomputed only for members whose lines or events changed since the
+    last full or nightly run, unless ``complete`` (or there is no such run)."""
+    return execute_run(_new_run(tenant, LifecycleRun.Kind.FULL, as_of), complete=complete)
 
 
 def score_nightly(tenant, as_of):
@@ -166,7 +169,7 @@ def score_members(tenant, member_ids, as_of):
     return execute_run(_new_run(tenant, LifecycleRun.Kind.INCREMENTAL, as_of), member_ids=member_ids)
 
 
-def execute_run(run, member_ids=None):
+def execute_run(run, member_ids=None, complete=False):
     """Do the work of a queued run and record its outcome on the run row (also on failure)."""
     tenant = run.tenant
     rules_row = current_rules(tenant)
@@ -188,7 +191,10 @@ def execute_run(run, member_ids=None):
             )
             if everyone:
                 run.fell_back_to_full = run.kind == LifecycleRun.Kind.NIGHTLY
-                scoring.score_all(tenant.pk, run.pk, run.as_of, rules)
+                reuse = not complete and previous is not None and previous.as_of <= run.as_of
+                if reuse:
+                    scoring.queue_changed_members(tenant.pk, run.pk, run.as_of, rules, previous)
+                scoring.score_all(tenant.pk, run.pk, run.as_of, rules, reuse_profile=reuse)
             else:
                 scoring.queue_changed_members(tenant.pk, run.pk, run.as_of, rules, previous)
                 scoring.score_pending(tenant.pk, run.pk, run.as_of, rules)
@@ -202,8 +208,7 @@ def execute_run(run, member_ids=None):
         log.exception("Lifecycle run %s of tenant %s failed", run.pk, tenant.pk)
         raise
     finally:
-        if run.kind != LifecycleRun.Kind.FULL and not everyone:
-            scoring.clear_pending(tenant.pk, run.pk)
+        scoring.clear_pending(tenant.pk, run.pk)
         run.finished_at = timezone.now()
         run.save()
     ids = sorted(set(member_ids)) if run.kind == LifecycleRun.Kind.INCREMENTAL else None

@@ -24,9 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import ValidationError
 
-from scrm.exceptions import _flatten
+from scrm.api import validate_bulk
 from scrm.tenancy import tenant_context
 
 from . import services
@@ -353,21 +352,6 @@ class _Batches:
                 yield _entry(line, field, message, external_id)
 
 
-def _validate(serializer_class, datas):
-    """Validate each item with the API's serializer, as the bulk endpoints do, but with one
-    serializer instance for the batch (as DRF's ListSerializer does): building a
-    ModelSerializer's fields per row would cost more than the import's writes.
-    Returns (valid [(index, data)], errors {index: fields})."""
-    serializer = serializer_class(context={})
-    valid, errors = [], {}
-    for index, data in enumerate(datas):
-        try:
-            valid.append((index, serializer.run_validation(data)))
-        except ValidationError as exc:
-            errors[index] = _flatten(exc.detail)
-    return valid, errors
-
-
 def _is_message_list(messages):
     return isinstance(messages, list) and all(isinstance(m, str) for m in messages)
 
@@ -397,7 +381,7 @@ class _MemberBatches(_Batches):
             lines.append(line)
             datas.append(data)
         self._merge_attributes(datas)
-        valid, invalid = _validate(MemberUpsertSerializer, datas)
+        valid, invalid = validate_bulk(MemberUpsertSerializer, datas, {})
         for index, fields in invalid.items():
             errors[lines[index]] = fields
         context = {"external_ids": external_ids, "unit_of": {line: line for [(line, _cells)] in units}}
@@ -463,7 +447,7 @@ class _OrderBatches(_Batches):
             line_numbers[first] = [line for line, _row in with_line]
             firsts.append(first)
             datas.append(data)
-        valid, invalid = _validate(OrderSerializer, datas)
+        valid, invalid = validate_bulk(OrderSerializer, datas, {})
         for index, fields in invalid.items():
             errors[firsts[index]] = fields
         context = {"external_ids": external_ids, "line_numbers": line_numbers, "unit_of": unit_of}

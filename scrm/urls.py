@@ -12,7 +12,7 @@ router.register("staff", StaffViewSet, basename="staff")
 router.register("api-keys", ApiKeyViewSet, basename="apikey")
 
 # Each app registers its API endpoints on the one router and has its own dashboard urls.
-APPS = ["members", "lifecycle", "coupons", "tagging"]
+APPS = ["members", "lifecycle", "coupons", "tagging", "campaigns"]
 for app in APPS:
     __import__(f"{app}.api_urls", fromlist=["register"]).register(router)
 
@@ -28,6 +28,8 @@ urlpatterns = [
     path("lifecycle/", include("lifecycle.urls")),
     path("tagging/", include("tagging.urls")),
     path("coupons/", include("coupons.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("guide/", include("campaigns.guide_urls")),
     path("imports/", include("members.import_urls")),
 ]
 

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _, gettext_lazy
 
 from members.models import ContactStatus, Event, EventType, Gender, Order, OrderLine
 from scrm.models import Staff, Store
+from scrm.tenancy import require_tenant
 
 MAX_DEPTH = 6
 MAX_NODES = 100
@@ -249,14 +250,10 @@ def _tags(cond, ctx):
 
 
 def _coupon_expiring(cond, ctx):
-    from coupons.models import Coupon
+    from coupons.queries import coupons_expiring_within
 
-    from coupons.services import usable_filter
-
-    soon = Coupon.objects.filter(usable_filter(ctx.as_of), member=OuterRef("pk")).filter(
-        expires_at__lte=ctx.as_of + timedelta(days=cond["value"])
-    )
-    return Exists(soon)
+    soon = coupons_expiring_within(require_tenant(), cond["value"], as_of=ctx.as_of)
+    return Exists(soon.filter(member=OuterRef("pk")))
 
 
 def _counted_set(cond, ctx, per_member, value_path):
@@ -291,12 +288,16 @@ def _counted_orders():
 
 
 def _share(cond, ctx, per_member):
-    """share = part / whole as a percent, compared without dividing: part*100 op value*whole."""
+    """share = part / whole as a percent, compared without dividing: part*100 op value*whole.
+
+    ``per_member`` is correlated with the outer member, so the database works out the share only
+    for members that pass the tree's cheaper conditions (EXISTS is planned as a sub-plan that runs
+    last), instead of aggregating every order line of the brand."""
     op, value = cond["op"], cond.get("value")
     per_member = per_member.filter(whole__gt=0)
     if op == "is_null":
-        q = Q(pk__in=per_member.values("member_id"))
-        return ~q if value else q
+        q = Exists(per_member)
+        return ~Q(q) if value else Q(q)
     scaled = ExpressionWrapper(F("part") * 100, output_field=DecimalField(max_digits=20, decimal_places=2))
     per_member = per_member.annotate(scaled=scaled)
 
@@ -309,7 +310,7 @@ def _share(cond, ctx, per_member):
         test = Q(scaled=times(value))
     else:
         test = Q(**{f"scaled__{op}": times(value)})
-    q = Q(pk__in=per_member.filter(test).values("member_id"))
+    q = Q(Exists(per_member.filter(test)))
     return ~q if op == "ne" else q
 
 
@@ -320,10 +321,10 @@ def _spend_share(cond, ctx):
     if cond.get("skus"):
         chosen |= Q(sku__in=cond["skus"])
     lines = (
-        OrderLine.objects.filter(order__member__isnull=False)
+        OrderLine.objects.filter(order__member=OuterRef("pk"))
         .exclude(order__status=Order.Status.REFUNDED)
         .order_by()
-        .values(member_id=F("order__member_id"))
+        .values("order__member_id")
         .annotate(
             whole=Sum("amount"),
             part=Sum(Case(When(chosen, then=F("amount")), default=Value(Decimal("0")), output_field=DecimalField())),
@@ -338,7 +339,7 @@ def _coupon_order_share(cond, ctx):
     used = Q(discount__gt=0) | Exists(
         Coupon.objects.filter(status=Coupon.Status.REDEEMED, order_external_id=OuterRef("external_id"))
     )
-    orders = _counted_orders().values("member_id").annotate(
+    orders = _counted_orders().filter(member=OuterRef("pk")).values("member_id").annotate(
         whole=Count("pk"), part=Sum(Case(When(used, then=Value(1)), default=Value(0))),
     )
     return _share(cond, ctx, orders)

@@ -72,12 +72,17 @@ class Tag(TenantOwned):
 class MemberTag(TenantOwned):
     """A tag a member holds, with where it came from, who gave it and when."""
 
+    # Bulk tagging writes 100,000s of rows at once: only the indexes and foreign-key checks that
+    # earn their keep (the composite indexes below serve the reads; deleting a tag or a staff
+    # member is rare and may scan).
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="member_tags")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="member_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="member_tags", db_index=False)
     # Denormalised from the tag (a tag never changes group) so that a group is refreshed in one pass.
-    group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     source = models.CharField(_("source"), max_length=10, choices=TagSource.choices, default=TagSource.MANUAL)
-    added_by = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    added_by = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False
+    )
     added_at = models.DateTimeField(_("added at"))
 
     class Meta:
@@ -97,11 +102,14 @@ class TagChange(TenantOwned):
         ADDED = "added", _("Gained")
         REMOVED = "removed", _("Lost")
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="changes")
+    # A log written in bulk: no foreign-key checks per row (deletes still cascade through Django).
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="changes", db_constraint=False, db_index=False)
     action = models.CharField(_("action"), max_length=8, choices=Action.choices)
     source = models.CharField(_("source"), max_length=10, choices=TagSource.choices)
-    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    staff = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False, db_index=False
+    )
     at = models.DateTimeField(_("at"))
 
     class Meta:

@@ -166,9 +166,6 @@ class UpdateCases(EndpointCase):
         """(payload, expected): PATCH ``payload`` and find ``expected`` (a dict) in the answer."""
         raise NotImplementedError
 
-    def foreign_payloads_for_update(self, brand, other):
-        return [(field, payload) for field, payload in self.foreign_payloads(brand, other)]
-
     def test_patch_changes_the_object(self, brand):
         obj = self.make(brand, 1)[0]
         payload, expected = self.update_payload(brand, obj)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from scrm.models import Staff, Store, Tenant
 from scrm.services import create_staff, create_tenant
@@ -87,9 +88,9 @@ def seed_demo(*, as_of, slug=DEFAULT_SLUG, members=3000, seed=1, name=catalog.BR
     """
     log = log or (lambda message: None)
     if members < 0:
-        raise DemoError("The number of members cannot be negative.")
+        raise DemoError(_("The number of members cannot be negative."))
     if not 0 <= seed < MAX_SEED:
-        raise DemoError(f"The seed must be between 0 and {MAX_SEED - 1}.")
+        raise DemoError(_("The seed must be between 0 and %(max)s.") % {"max": MAX_SEED - 1})
     now = timezone.now()
     timings = []
 
@@ -112,7 +113,7 @@ def seed_demo(*, as_of, slug=DEFAULT_SLUG, members=3000, seed=1, name=catalog.BR
             logins.append(Login(login_username(slug, owner_key), owner_password, "owner"))
         as_of = _as_of_moment(as_of, tenant)
         if as_of > now:
-            raise DemoError("The as-of moment cannot be in the future.")
+            raise DemoError(_("The as-of moment cannot be in the future."))
 
         first = 1
         if members:
@@ -120,12 +121,13 @@ def seed_demo(*, as_of, slug=DEFAULT_SLUG, members=3000, seed=1, name=catalog.BR
             if last_demo is not None:
                 if not force_add:
                     raise DemoError(
-                        f"Tenant {slug!r} already has demo members; use --force-add to add {members} more after them."
+                        _("Brand %(slug)s already has demo members; use --force-add to add %(count)s more after them.")
+                        % {"slug": slug, "count": members}
                     )
                 first = int(last_demo[len(MEMBER_PREFIX):]) + 1
         last = first + members - 1
         if last > MAX_MEMBER_NUMBER:
-            raise DemoError(f"At most {MAX_MEMBER_NUMBER} demo members fit in one tenant.")
+            raise DemoError(_("At most %(max)s demo members fit in one brand.") % {"max": MAX_MEMBER_NUMBER})
 
         with tenant_context(tenant):
             stores, guides, staff_logins = timed("stores and staff", lambda: _stores_and_guides(tenant))
@@ -155,7 +157,7 @@ def seed_demo(*, as_of, slug=DEFAULT_SLUG, members=3000, seed=1, name=catalog.BR
 def _as_of_moment(as_of, tenant):
     if isinstance(as_of, datetime.datetime):
         if timezone.is_naive(as_of):
-            raise DemoError("The as-of moment needs a time zone.")
+            raise DemoError(_("The as-of moment needs a time zone."))
         return as_of
     return datetime.datetime.combine(as_of, datetime.time.min, tzinfo=tenant.zone)
 
@@ -164,7 +166,9 @@ def _check_usernames_free(slug):
     wanted = [login_username(slug, key) for key, _r, _p in catalog.LOGINS]
     taken = list(get_user_model().objects.filter(username__in=wanted).values_list("username", flat=True))
     if taken:
-        raise DemoError(f"The usernames {', '.join(sorted(taken))} are taken; seed under another --tenant slug.")
+        raise DemoError(
+            _("The usernames %(names)s are taken; seed under another --tenant slug.") % {"names": ", ".join(sorted(taken))}
+        )
 
 
 def _stores_and_guides(tenant):
@@ -237,8 +241,10 @@ def _generate(batch, stores, guides, bulk_load, timed, log):
         if not dialect.postgres:
             connection.ensure_connection()
             hashing.register(connection.connection)
-        generator.create_temp_tables(cursor, stores, guides)
-        timed("plan members", lambda: _run(cursor, generator.plan_sql()))
+        generator.set_stores(stores, guides)
+        generator.create_temp_tables(cursor)
+        first_member_id = _reserve_member_ids(cursor, dialect, members)
+        timed("plan members", lambda: _run(cursor, generator.plan_sql(first_member_id)))
         if Member.objects.unscoped().filter(tenant_id=batch.tenant_id).exists():
             _run(cursor, generator.clear_taken_mobiles_sql())
         if dialect.postgres:
@@ -248,7 +254,6 @@ def _generate(batch, stores, guides, bulk_load, timed, log):
         bulk = dialect.postgres and (bulk_load if bulk_load is not None else _worth_bulk_loading(cursor, members))
         deferred = timed("drop indexes and foreign keys", lambda: _drop_structures(cursor)) if bulk else None
         counts = {"members": timed("members", lambda: _run(cursor, generator.members_sql()))}
-        timed("link members", lambda: _run(cursor, generator.link_members_sql()))
         counts["orders"] = timed("orders", lambda: _run(cursor, generator.orders_sql()))
         if batch.walk_ins:
             counts["orders"] += timed("walk-in orders", lambda: _run(cursor, generator.orders_sql(walk_ins=True)))
@@ -259,6 +264,26 @@ def _generate(batch, stores, guides, bulk_load, timed, log):
             timed("rebuild indexes and foreign keys", lambda: _restore_structures(cursor, deferred, log))
         generator.drop_temp_tables(cursor)
     return counts
+
+
+def _reserve_member_ids(cursor, dialect, count):
+    """The first of ``count`` consecutive member ids no one else will use, so that the plan can
+    carry each member's id instead of looking it up after the insert."""
+    if dialect.postgres:
+        # Other writers wait for this transaction; they would take ids from the same sequence.
+        cursor.execute("LOCK TABLE members_member IN EXCLUSIVE MODE")
+        cursor.execute("SELECT pg_get_serial_sequence('members_member', 'id')")
+        sequence = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s)", [sequence])
+        first = cursor.fetchone()[0]
+        cursor.execute("SELECT setval(%s, %s)", [sequence, first + count - 1])
+        return first
+    # SQLite: this transaction already holds the write lock; AUTOINCREMENT never reuses an id.
+    cursor.execute(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'members_member'), 0),"
+        " coalesce((SELECT max(id) FROM members_member), 0)) + 1"
+    )
+    return cursor.fetchone()[0]
 
 
 def _run(cursor, sql):
@@ -317,14 +342,15 @@ def _restore_structures(cursor, deferred, log):
     constraints, indexes = deferred
     quote = connection.ops.quote_name
     cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-    cursor.execute("SET LOCAL work_mem = '256MB'")
     unique = [c for c in constraints if c[3] == "u"]
     foreign = [c for c in constraints if c[3] == "f"]
     for table, name, definition, _kind in unique:
         cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
     for _name, definition in indexes:
         cursor.execute(definition)
-    # Validating a foreign key is one join over the table, far cheaper than a check per inserted row.
+    # Validating a foreign key is one join over the table, far cheaper than a check per inserted row;
+    # memory for the join's hash table keeps it in one pass.
+    cursor.execute("SET LOCAL work_mem = '512MB'")
     for table, name, definition, _kind in foreign:
         cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
     cursor.execute("SET CONSTRAINTS ALL DEFERRED")

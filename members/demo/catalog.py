@@ -83,13 +83,13 @@ PRODUCTS = {
 # regular: buys every few weeks, last order within 45 days; drifting: last order 65-175 days ago;
 # gone: last order more than 190 days ago; won_back: bought, went quiet for over 195 days, bought again.
 STORIES = [
-    ("never", 20, (0, 0), (2, 5)),
-    ("one_off", 15, (1, 1), (2, 6)),
-    ("growing", 10, (2, 3), (3, 8)),
-    ("regular", 22, (10, 38), (6, 14)),
-    ("drifting", 13, (4, 12), (3, 8)),
-    ("gone", 13, (2, 8), (1, 4)),
-    ("won_back", 7, (6, 14), (4, 10)),
+    ("never", 20, (0, 0), (1, 4)),
+    ("one_off", 15, (1, 1), (1, 4)),
+    ("growing", 10, (2, 3), (2, 6)),
+    ("regular", 22, (10, 38), (4, 10)),
+    ("drifting", 13, (4, 12), (2, 6)),
+    ("gone", 13, (2, 8), (1, 3)),
+    ("won_back", 7, (6, 14), (3, 8)),
 ]
 
 # Interactions besides adding and deleting the guide: (type, share per cent).

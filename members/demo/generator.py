@@ -62,6 +62,12 @@ class Dialect:
             return f"CROSS JOIN LATERAL generate_series(1, {count_sql}) AS {alias}(k)"
         return f"JOIN demo_numbers {alias} ON {alias}.k <= {count_sql}"
 
+    @staticmethod
+    def upto_small(count_sql, alias, maximum):
+        """Like upto for a small maximum: a constant list rescanned per row beats a function call per row."""
+        numbers = " UNION ALL ".join(f"SELECT {k} AS k" for k in range(1, maximum + 1))
+        return f"JOIN ({numbers}) {alias} ON {alias}.k <= {count_sql}"
+
     def fence(self):
         """Keeps a subquery from being merged into its parent, so each random value is computed once."""
         return "OFFSET 0" if self.postgres else "LIMIT -1 OFFSET 0"
@@ -333,7 +339,7 @@ class Generator:
 
     @classmethod
     def line_count(cls, roll):
-        return cls.thresholds(roll, [40, 32, 18, 10], [1, 2, 3, 4])
+        return cls.thresholds(roll, [50, 30, 14, 6], [1, 2, 3, 4])
 
     def line_roll(self, lkey, suffix=""):
         """One random value per order line; its digits choose the product and the quantity."""
@@ -358,11 +364,11 @@ class Generator:
         if walk_ins:
             source = f"""
                 SELECT p.n * {ORDER_SLOTS} + {WALK_IN_SLOT} AS okey, CAST(NULL AS bigint) AS member_id,
-                    '' AS member_external_id, pre.word || {d.pad(self.feistel('p.n'), 8)} AS mobile, p.fav,
+                    '' AS member_external_id,
+                    {d.choose(catalog.WALK_IN_PREFIXES, 'p.walk_in - 1')} || {d.pad(self.feistel('p.n'), 8)} AS mobile, p.fav,
                     {self.pick('p.n', 61, self.store_count)} AS home_idx, CAST(NULL AS bigint) AS owner_id,
                     {A - 365 * DAY} + {365 * DAY} * {self.pick('p.n', 62, 1000)} / 1000 AS t_raw, 0 AS joined
-                FROM demo_plan p {self.word('pre', 'walk_in_prefix', 'p.walk_in - 1')}
-                WHERE p.walk_in > 0"""
+                FROM demo_plan p WHERE p.walk_in > 0"""
         else:
             okey = f"p.n * {ORDER_SLOTS} + k.k"
             phase1 = "k.k <= p.c1"
@@ -377,8 +383,7 @@ class Generator:
                     {s} + {step} * ({idx} - 1)
                         + CASE WHEN {idx} < {cnt} THEN {step} * {self.pick(okey, 39, 1000)} / 2000 ELSE 0 END AS t_raw,
                     p.joined
-                FROM demo_plan p {d.upto('p.orders', 'k')}
-                WHERE p.member_id IS NOT NULL"""
+                FROM demo_plan p {d.upto('p.orders', 'k')}"""
         lkeys = [f"o.okey * {LINE_SLOTS} + {j}" for j in range(1, MAX_LINES + 1)]
         # Two random values give several small choices each through their decimal digits.
         rolls = f"""
@@ -393,20 +398,22 @@ class Generator:
                 r0.h_order % 100 AS r_away, r0.h_order / 100 % 100 AS r_own,
                 r0.h_order / 10000 % 100 AS r_disc, r0.h_order / 1000000 % 16 AS r_disc_pct,
                 r0.h_money % 1000 AS r_status, r0.h_money / 1000 % 41 AS r_refund,
-                {self.line_count('r0.r_lines')} AS lines
+                {self.line_count('r0.r_lines')} AS lines,
+                {', '.join(f"{self.line_sku('r0.fav', str(j))} AS sku{j}, {self.line_quantity(str(j))} AS q{j}"
+                           for j in range(1, MAX_LINES + 1))}
             FROM ({rolls}) r0 {d.fence()}"""
         placed_local_day = f"(r.t_raw + {off}) / {DAY} * {DAY} - {off}"
         placed = d.least(d.greatest(f"{placed_local_day} + 36000 + r.r_time", "r.joined + 300"), f"{A - 60}")
+        prices = [sku[3] for sku in self.SKUS]
+        subtotal = " + ".join(
+            f"CASE WHEN r.lines >= {j} THEN {d.choose(prices, f'r.sku{j}', 'bigint')} * r.q{j} ELSE 0 END"
+            for j in range(1, MAX_LINES + 1)
+        )
         priced = f"""
             SELECT r.*,
                 CASE WHEN r.r_away < 88 THEN r.home_idx ELSE r.r_store END AS store_idx,
-                {placed} AS placed,
-                {' + '.join(f"coalesce(s{j}.price_cents * ({self.line_quantity(str(j))}), 0)" for j in range(1, MAX_LINES + 1))} AS subtotal
-            FROM ({rolls}) r
-            {' '.join(
-                f"LEFT JOIN demo_sku s{j} ON r.lines >= {j} AND s{j}.idx = {self.line_sku('r.fav', str(j))}"
-                for j in range(1, MAX_LINES + 1))}
-            {d.fence()}"""
+                {placed} AS placed, {subtotal} AS subtotal
+            FROM ({rolls}) r {d.fence()}"""
         discount = f"CASE WHEN x.r_disc < 30 THEN x.subtotal * (5 + x.r_disc_pct) / 10000 * 100 ELSE 0 END"
         settled = f"""
             SELECT x.*, x.subtotal - {discount} AS total_cents, {discount} AS discount_cents
@@ -421,15 +428,12 @@ class Generator:
             INSERT INTO members_order (tenant_id, external_id, member_id, member_external_id, mobile, store_id,
                 guide_id, placed_at, status, total, discount, refunded_amount, created_at, updated_at)
             SELECT {int(b.tenant_id)}, '{ORDER_PREFIX}' || {d.pad('y.okey', 10)}, y.member_id, y.member_external_id,
-                y.mobile, st.store_id,
+                y.mobile, {d.choose(self.store_ids, 'y.store_idx', 'bigint')},
                 CASE WHEN y.store_idx = y.home_idx AND y.r_own < 85 AND y.owner_id IS NOT NULL THEN y.owner_id
-                     ELSE gd.staff_id END,
+                     ELSE {self.guide_of('y.store_idx', 'y.r_slot_guide')} END,
                 {d.ts('y.placed')}, {status}, y.total_cents / 100.0, y.discount_cents / 100.0, ({refunded}) / 100.0,
                 {now}, {now}
             FROM ({settled}) y
-            JOIN demo_store st ON st.idx = y.store_idx
-            LEFT JOIN demo_guide gd ON gd.store_idx = y.store_idx
-                AND gd.slot = y.r_slot_guide % {d.greatest('st.guide_count', '1')}
         """
 
     def lines_sql(self, after_order_id):
@@ -452,12 +456,17 @@ class Generator:
         lkey = f"c.okey * {LINE_SLOTS} + j.k"
         rolled = f"""
             SELECT c.order_id, c.okey, j.k AS line_no, c.fav, {self.line_roll(lkey)}
-            FROM ({counted}) c {d.upto('c.lines', 'j')} {d.fence()}"""
+            FROM ({counted}) c {d.upto_small('c.lines', 'j', MAX_LINES)} {d.fence()}"""
+        chosen = f"""
+            SELECT l.order_id, {self.line_sku('l.fav')} AS sku, {self.line_quantity()} AS quantity
+            FROM ({rolled}) l {d.fence()}"""
+        price = d.choose([sku[3] for sku in self.SKUS], "x.sku", "bigint")
         return f"""
             INSERT INTO members_orderline (tenant_id, order_id, sku, name, category, quantity, unit_price, amount)
-            SELECT {int(b.tenant_id)}, l.order_id, s.sku, s.name, s.category, {self.line_quantity()},
-                s.price_cents / 100.0, s.price_cents * ({self.line_quantity()}) / 100.0
-            FROM ({rolled}) l JOIN demo_sku s ON s.idx = {self.line_sku('l.fav')}
+            SELECT {int(b.tenant_id)}, x.order_id, {d.choose([sku[0] for sku in self.SKUS], 'x.sku')},
+                {d.choose([sku[1] for sku in self.SKUS], 'x.sku')}, {d.choose([sku[2] for sku in self.SKUS], 'x.sku')},
+                x.quantity, {price} / 100.0, {price} * x.quantity / 100.0
+            FROM ({chosen}) x
         """
 
     # ---------------------------------------------------------------- events
@@ -469,10 +478,12 @@ class Generator:
         rolled = f"""
             SELECT p.member_id, {ekey} AS ekey, p.joined, p.ev_end,
                 {self.pick(ekey, 70, 100)} AS r_type, {self.pick(ekey, 71, 1000000)} AS r_time
-            FROM demo_plan p {d.upto('p.events', 'k')}
-            WHERE p.member_id IS NOT NULL {d.fence()}"""
+            FROM demo_plan p {d.upto('p.events', 'k')} {d.fence()}"""
+        types = [name for name, share in catalog.EVENT_TYPES for _ in range(share)]
+        typed = f"""
+            SELECT e.*, {d.choose(types, 'e.r_type')} AS type FROM ({rolled}) e {d.fence()}"""
         properties = (
-            "CASE ty.word WHEN 'coupon_claimed' THEN '{\"coupon\": \"新人礼券 ¥66\"}' "
+            "CASE e.type WHEN 'coupon_claimed' THEN '{\"coupon\": \"新人礼券 ¥66\"}' "
             "WHEN 'page_view' THEN '{\"page\": \"新品上市\"}' "
             "WHEN 'message_read' THEN '{\"channel\": \"wecom\"}' "
             "WHEN 'message_replied' THEN '{\"channel\": \"wecom\"}' "
@@ -482,18 +493,18 @@ class Generator:
         )
         occurred = d.least(f"e.joined + (e.ev_end - e.joined) * e.r_time / 1000000 + 60", f"{A - 1}")
         return self._insert_events(f"""
-            SELECT e.member_id, e.ekey, ty.word AS type, {occurred} AS occurred, {properties} AS properties
-            FROM ({rolled}) e {self.word('ty', 'event', 'e.r_type')}""")
+            SELECT e.member_id, e.ekey, e.type, {occurred} AS occurred, {properties} AS properties
+            FROM ({typed}) e""")
 
     def contact_events_sql(self):
         """The member adding the guide when they joined, and deleting them for those who did."""
         added = f"""
             SELECT p.member_id, p.n * {EVENT_SLOTS} AS ekey, 'contact_added' AS type, p.joined AS occurred,
                 '{{"channel": "' || p.channel || '"}}' AS properties
-            FROM demo_plan p WHERE p.member_id IS NOT NULL
+            FROM demo_plan p
             UNION ALL
             SELECT p.member_id, p.n * {EVENT_SLOTS} + {CONTACT_DELETED_SLOT}, 'contact_deleted', p.changed, '{{}}'
-            FROM demo_plan p WHERE p.member_id IS NOT NULL AND p.deleted = 1"""
+            FROM demo_plan p WHERE p.deleted = 1"""
         return self._insert_events(added)
 
     def _insert_events(self, source):

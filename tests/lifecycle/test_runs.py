@@ -26,7 +26,7 @@ def test_the_nightly_change_driven_run_equals_a_full_run_day_after_day(brand, ot
             for b in (nightly, full):
                 services.update_rules(b.tenant, {"dormant_after_days": 75, "warning_days": 45})
         run = services.score_nightly(nightly.tenant, as_of)
-        services.score_full(full.tenant, as_of)
+        services.score_full(full.tenant, as_of, complete=True)
         assert states_by_external_id(nightly) == states_by_external_id(full), f"day {day}"
         if day:
             rescored.append(run.members_scored)
@@ -43,8 +43,28 @@ def test_a_full_run_after_a_nightly_run_on_the_same_day_finds_nothing_to_change(
     for day in range(1, 41):
         services.score_nightly(brand.tenant, START + day * DAY)
     check = services.score_full(brand.tenant, START + 40 * DAY)
-    assert check.changes_total == 0
-    assert not MemberLifecycle.objects.unscoped().filter(tenant=brand.tenant, run_id=check.pk).exists()
+    complete = services.score_full(brand.tenant, START + 40 * DAY, complete=True)
+    for run in (check, complete):
+        assert run.changes_total == 0
+        assert run.members_scored == 60
+        assert not MemberLifecycle.objects.unscoped().filter(tenant=brand.tenant, run_id=run.pk).exists()
+
+
+def test_a_full_run_keeps_profile_metrics_that_nothing_changed_and_refreshes_the_rest(brand, other_brand):
+    """Favourite categories and last interactions are re-read only where lines or events changed,
+    and the result equals reading everything again."""
+    partial, complete = brand, other_brand
+    edits = generate([partial, complete], seed=13, start=START, days=30, members=60)
+    for b in (partial, complete):
+        services.score_full(b.tenant, START, complete=True)
+    for day in range(1, 31):
+        for _day, edit in [e for e in edits if e[0] == day]:
+            apply_edit(partial, edit)
+            apply_edit(complete, edit)
+        if day % 7 == 0:
+            services.score_full(partial.tenant, START + day * DAY)
+            services.score_full(complete.tenant, START + day * DAY, complete=True)
+            assert states_by_external_id(partial) == states_by_external_id(complete), f"day {day}"
 
 
 def test_an_incremental_run_gives_touched_members_what_a_full_run_gives_them(brand, other_brand):

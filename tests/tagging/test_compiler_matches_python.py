@@ -320,7 +320,7 @@ def evaluate(pop, member, node):
         return _compare(op, n, value)
     if field == "coupon_expiring":
         return any(
-            c.status in Coupon.USABLE and c.valid_from <= AS_OF < c.expires_at <= AS_OF + timedelta(days=value)
+            c.status in Coupon.USABLE and AS_OF < c.expires_at <= AS_OF + timedelta(days=value)
             for c in pop.coupons[member.pk]
         )
     if field == "spend_share":

@@ -19,6 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="Brand slug; every brand when left out.")
         parser.add_argument("--as-of", help="ISO-8601 moment to score as of (default: now).")
         parser.add_argument("--full", action="store_true", help="Re-score every member.")
+        parser.add_argument(
+            "--complete", action="store_true",
+            help="With --full: also recompute favourite categories and last interactions of members whose lines and events did not change.",
+        )
         parser.add_argument("--backfill-from", type=date.fromisoformat, help="First local day (YYYY-MM-DD) to rebuild.")
         parser.add_argument("--backfill-to", type=date.fromisoformat, help="Last local day to rebuild (default: today).")
 
@@ -45,8 +49,10 @@ class Command(BaseCommand):
                     )
                     self.stdout.write(self.style.SUCCESS(f"{tenant.slug}: rebuilt {len(runs)} days."))
                     continue
-                scorer = services.score_full if options["full"] else services.score_nightly
-                run = scorer(tenant, as_of)
+                if options["full"]:
+                    run = services.score_full(tenant, as_of, complete=options["complete"])
+                else:
+                    run = services.score_nightly(tenant, as_of)
                 self.stdout.write(self.style.SUCCESS(
                     f"{tenant.slug}: {run.get_kind_display()} run as of {run.as_of.isoformat()}: "
                     f"{run.members_scored} members scored, {run.changes_total} changes "

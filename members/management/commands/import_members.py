@@ -91,3 +91,5 @@ class Command(BaseCommand):
             self.stdout.write("  " + _("… the full error report is on the import's page in the dashboard."))
         if job.message and job.status != ImportJob.Status.FAILED:
             self.stdout.write(job.message)
+        if job.status == ImportJob.Status.RUNNING:
+            self.stdout.write(_("Another run of this import moved on first; run the command again to carry on."))

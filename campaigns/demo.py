@@ -1,0 +1,107 @@
+"""The demo brand's SOP library: the campaigns of the domain brief, running on the demo members.
+
+``install_demo_campaigns(tenant, as_of)`` creates them (and the coupons they give), enrols the
+members of the latest lifecycle run and of today's key moments, and runs the steps due at
+``as_of``, so that guides find tasks waiting. Running it again adds nothing twice.
+"""
+from decimal import Decimal
+
+from django.db import transaction
+
+from coupons.models import CouponTemplate
+from lifecycle.models import LifecycleRun
+
+from . import services
+from .models import Campaign, Step
+
+COUPONS = {
+    "new": {"name": "新客礼包 ¥66 无门槛券", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("66.00"), "valid_days": 90},
+    "birthday": {"name": "生日礼 ¥100 券（满 300 可用）", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("100.00"),
+                 "threshold": Decimal("300.00"), "valid_days": 30},
+    "care": {"name": "回店礼 八折券", "type": CouponTemplate.Type.DISCOUNT, "discount_rate": Decimal("0.80"), "valid_days": 14},
+    "recall_a": {"name": "召回 A ¥30 无门槛券", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("30.00"), "valid_days": 14},
+    "recall_b": {"name": "召回 B ¥50 券（满 200 可用）", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("50.00"),
+                 "threshold": Decimal("200.00"), "valid_days": 14},
+}
+
+
+def _task(day, script, coupon=None, **extra):
+    return {"delay_days": day, "action": "guide_task", "script": script, "coupon": coupon, **extra}
+
+
+def _message(day, script, channel="console", coupon=None, **extra):
+    return {"delay_days": day, "action": "message", "channel": channel, "script": script, "coupon": coupon, **extra}
+
+
+LIBRARY = [
+    ("新会员欢迎礼包", {"trigger": "stage_entered", "trigger_stage": "introduction", "exit_on_purchase": True}, [
+        _task(0, "{name}您好，我是{store}的{guide}，欢迎加入！送您一张新客券 {coupon_code}（{coupon}），到店或小程序都能用。", "new"),
+        _message(3, "{name}，本周新品已到店，新客券 {coupon_code} 还在有效期内，欢迎来逛逛。", promotional=True),
+    ]),
+    ("生日关怀", {"trigger": "birthday_month", "reentry_days": 300}, [
+        _task(0, "{name}，生日月快乐！为您准备了生日礼券 {coupon_code}（{coupon}），祝您生日快乐。", "birthday"),
+    ]),
+    ("入会 60 天未购买：主动培育", {"trigger": "joined_no_purchase", "trigger_days": 60, "exit_on_purchase": True}, [
+        _task(0, "{name}您好，最近{favourite_category}上了不少新款，有喜欢的我可以帮您留码。", promotional=True),
+        _message(5, "{name}，入会专享：本周到店试穿即送小礼品。", promotional=True),
+    ]),
+    ("首购后回访：穿搭建议", {"trigger": "first_purchase"}, [
+        _task(2, "{name}您好，上次买的{favourite_category}穿着还合适吗？我整理了几套搭配建议，发给您参考。"),
+    ]),
+    ("休眠客户一对一关怀", {"trigger": "stage_entered", "trigger_stage": "dormant", "exit_on_purchase": True}, [
+        _task(0, "{name}，好久不见！给您留了一张回店礼券 {coupon_code}（{coupon}），{favourite_category}新款到了，欢迎回来看看。", "care"),
+    ]),
+    ("流失预警：导购问候", {"trigger": "churn_warning"}, [
+        _task(0, "{name}您好，最近还好吗？{favourite_category}有几款新品很适合您，需要的话我拍给您看。"),
+    ]),
+    ("流失召回短信 A/B 测试", {
+        "trigger": "stage_entered", "trigger_stage": "churned", "exit_on_purchase": True, "control_pct": 10,
+        "variants": [{"key": "A", "weight": 45, "label": "¥30 无门槛"}, {"key": "B", "weight": 45, "label": "¥50 满 200"}],
+    }, [
+        _message(0, "【回归礼】{name}，送您 ¥30 无门槛券 {coupon_code}，14 天内有效。", "sms", "recall_a", variant="A"),
+        _message(0, "【回归礼】{name}，送您满 200 减 50 券 {coupon_code}，14 天内有效。", "sms", "recall_b", variant="B"),
+    ]),
+    ("优惠券 7 天内到期提醒", {"trigger": "coupon_expiring", "trigger_days": 7, "reentry_days": 30}, [
+        _message(0, "{name}，您的优惠券即将到期，别忘了使用哦。"),
+    ]),
+]
+
+
+def _template(key):
+    fields = dict(COUPONS[key])
+    template, _created = CouponTemplate.objects.get_or_create(
+        name=fields.pop("name"), defaults={**fields, "validity": CouponTemplate.Validity.DAYS, "per_member_limit": None},
+    )
+    return template
+
+
+@transaction.atomic
+def _create(tenant):
+    made = []
+    for name, fields, steps in LIBRARY:
+        campaign, created = Campaign.objects.get_or_create(
+            name=name, defaults={"tenant": tenant, "status": Campaign.Status.ACTIVE, **fields}
+        )
+        if created:
+            for position, step in enumerate(steps):
+                step = dict(step)
+                coupon = step.pop("coupon")
+                Step.objects.create(
+                    tenant=tenant, campaign=campaign, position=position,
+                    coupon_template=_template(coupon) if coupon else None, **step,
+                )
+        made.append(campaign)
+    return made
+
+
+def install_demo_campaigns(tenant, as_of):
+    """Create the SOP library in ``tenant`` (inside its tenant_context) and run it at ``as_of``.
+    Returns {"campaigns": n, "enrolled": n, "steps": {done, held, skipped, reasons}}."""
+    campaigns = _create(tenant)
+    enrolled = 0
+    run = LifecycleRun.objects.filter(status=LifecycleRun.Status.DONE).order_by("-as_of", "-pk").first()
+    if run is not None:
+        enrolled += sum(services.enrol_from_run(tenant, run.pk, as_of).values())
+    enrolled += sum(services.enrol_daily(tenant, as_of).values())
+    result = services.run_due_steps(tenant, as_of)
+    return {"campaigns": len(campaigns), "enrolled": enrolled, "steps": result.as_dict()}

@@ -1,0 +1,603 @@
+"""SOP campaigns: enrol members, run due steps, the guide's task outcomes and handover.
+
+Enrolment is one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` per campaign over the members a
+trigger selects, so that a re-run or two overlapping runs enrol nobody twice. Due steps run in
+batches of enrolments; each batch is one transaction that writes its StepRun rows, tasks,
+messages and coupons together, every one of them under a uniqueness key, so a batch that is
+run again (a retried task, a worker that died half way) creates nothing a second time.
+"""
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from django.db import connection, transaction
+from django.db.models import (
+    Case, CharField, Count, DateTimeField, Exists, F, IntegerField, Max, OuterRef, Q, Value, When,
+)
+from django.db.models.functions import Mod
+from django.utils.translation import gettext as _
+
+from coupons.models import Coupon
+from coupons.services import CouponError, issue_coupons
+from lifecycle.models import MemberLifecycle, Stage, StageChange
+from members.models import ContactStatus, Event, EventType, Member, MemberTier, Order
+from members.signals import members_changed
+from scrm.models import Staff
+from tagging.models import MemberTag, TagSource
+from tagging.services import apply_tags, segment_members
+
+from .models import (
+    RUN_TRIGGERS, Action, Campaign, Channel, Enrolment, GuideTask, Message, OutreachSettings, Schedule, Step,
+    StepRun, Trigger,
+)
+
+BATCH = 1000
+CONTROL = "control"
+# A step held (contact limit) for longer than this after it fell due is skipped, not sent late.
+HOLD_LIMIT = timedelta(days=14)
+SCRIPT_VARIABLES = ("name", "coupon_code", "coupon", "favourite_category", "guide", "store")
+_VARIABLE = re.compile(r"\{(\w+)\}")
+
+
+class CampaignError(Exception):
+    """A request the caller can fix; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def outreach_settings(tenant):
+    found = OutreachSettings.objects.filter(tenant=tenant).first()
+    return found or OutreachSettings(tenant=tenant)
+
+
+# ---------------------------------------------------------------- scripts
+
+def script_errors(text):
+    unknown = sorted({name for name in _VARIABLE.findall(text or "") if name not in SCRIPT_VARIABLES})
+    if unknown:
+        return [_("Unknown variables: %(names)s. Use %(known)s.") % {
+            "names": ", ".join("{%s}" % n for n in unknown), "known": ", ".join("{%s}" % n for n in SCRIPT_VARIABLES),
+        }]
+    return []
+
+
+def render_script(text, values):
+    """Fill {name}-style variables; only plain names are replaced, so a script cannot reach attributes."""
+    return _VARIABLE.sub(lambda m: str(values.get(m.group(1), m.group(0)) or ""), text or "")
+
+
+# ---------------------------------------------------------------- time
+
+def local_day(tenant, moment):
+    return moment.astimezone(tenant.zone).date()
+
+
+def local_midnight(tenant, day):
+    return datetime.combine(day, time(0), tzinfo=tenant.zone)
+
+
+def in_quiet_hours(settings, tenant, as_of):
+    now = as_of.astimezone(tenant.zone).time()
+    start, end = settings.quiet_start, settings.quiet_end
+    if start < end:
+        return start <= now < end
+    return now >= start or now < end
+
+
+def end_of_quiet_hours(settings, tenant, as_of):
+    local = as_of.astimezone(tenant.zone)
+    morning = datetime.combine(local.date(), settings.quiet_end, tzinfo=tenant.zone)
+    return morning if morning > local else morning + timedelta(days=1)
+
+
+# ---------------------------------------------------------------- enrolment
+
+def _quoted(model):
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def audience(campaign, members, as_of):
+    """Narrow ``members`` to the campaign's audience: segment, stages, tags and stores."""
+    if campaign.segment_id:
+        members = segment_members(campaign.segment, as_of, members)
+    if campaign.audience_stages:
+        members = members.filter(lifecycle__stage__in=campaign.audience_stages)
+    if campaign.audience_tags:
+        members = members.filter(
+            Exists(MemberTag.objects.filter(member_id=OuterRef("pk"), tag_id__in=campaign.audience_tags))
+        )
+    if campaign.audience_stores:
+        members = members.filter(home_store_id__in=campaign.audience_stores)
+    return members
+
+
+def variant_arms(campaign):
+    """[(key, weight)] in bucket order: the control first, then the variants; '' takes the rest."""
+    arms = []
+    if campaign.control_pct:
+        arms.append((CONTROL, campaign.control_pct))
+    arms += [(v["key"], int(v["weight"])) for v in campaign.variants]
+    return arms
+
+
+def _variant_expression(campaign):
+    """A stable pseudo-random bucket 0-99 per (campaign, member): a multiplicative hash of the ids."""
+    arms = variant_arms(campaign)
+    if not arms:
+        return None, Value("", output_field=CharField())
+    bucket = Mod(Mod(F("pk") * 2654435761 + campaign.pk * 40503, 4294967291), 100)
+    whens, upper = [], 0
+    for key, weight in arms:
+        upper += weight
+        whens.append(When(Q(e_bucket__lt=upper), then=Value(key)))
+    return bucket, Case(*whens, default=Value(""), output_field=CharField())
+
+
+def bucket_of(campaign, member_id):
+    return ((member_id * 2654435761 + campaign.pk * 40503) % 4294967291) % 100
+
+
+def enrol_members(campaign, members, as_of, window=None):
+    """Enrol the audience part of ``members`` (a Member queryset) in one INSERT … SELECT; returns
+    how many were enrolled. A member is enrolled once per entry window: once ever, or again only
+    after ``reentry_days``."""
+    tenant = campaign.tenant
+    if window is None:
+        window = "once" if campaign.reentry_days is None else local_day(tenant, as_of).isoformat()
+    members = audience(campaign, members, as_of)
+    if campaign.reentry_days is not None:
+        members = members.exclude(Exists(Enrolment.objects.filter(
+            campaign_id=campaign.pk, member_id=OuterRef("pk"),
+            enrolled_at__gt=as_of - timedelta(days=campaign.reentry_days),
+        )))
+    bucket, variant = _variant_expression(campaign)
+    if bucket is not None:
+        members = members.annotate(e_bucket=bucket)
+    rows = members.order_by().annotate(
+        e_tenant=Value(tenant.pk, output_field=IntegerField()),
+        e_campaign=Value(campaign.pk, output_field=IntegerField()),
+        e_member=F("pk"),
+        e_window=Value(window, output_field=CharField()),
+        e_variant=variant,
+        e_status=Value(Enrolment.Status.ACTIVE, output_field=CharField()),
+        e_reason=Value("", output_field=CharField()),
+        e_at=Value(as_of, output_field=DateTimeField()),
+        e_guide=F("owner_guide_id"),
+        e_store=F("home_store_id"),
+    ).values(
+        "e_tenant", "e_campaign", "e_member", "e_window", "e_variant", "e_status", "e_reason", "e_at",
+        "e_guide", "e_store",
+    )
+    sql, params = rows.query.sql_with_params()
+    columns = ", ".join(connection.ops.quote_name(c) for c in (
+        "tenant_id", "campaign_id", "member_id", "window", "variant", "status", "left_reason", "enrolled_at",
+        "guide_id", "store_id",
+    ))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {_quoted(Enrolment)} ({columns}) {sql} ON CONFLICT DO NOTHING", params)
+        return cursor.rowcount
+
+
+def _changes_for(campaign, run_id):
+    changes = StageChange.objects.filter(run_id=run_id)
+    if campaign.trigger == Trigger.STAGE_ENTERED:
+        return changes.filter(to_stage=campaign.trigger_stage).exclude(from_stage=campaign.trigger_stage)
+    if campaign.trigger == Trigger.CHURN_WARNING:
+        return changes.filter(to_warning=True, from_warning=False)
+    return changes.filter(from_stage=Stage.INTRODUCTION, to_stage__in=(Stage.GROWTH, Stage.MATURITY))
+
+
+def enrol_from_run(tenant, run_id, as_of):
+    """Enrol the members of a lifecycle run's stage changes in every active campaign they trigger.
+    Returns {campaign id: enrolled}."""
+    enrolled = {}
+    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE, trigger__in=RUN_TRIGGERS).select_related("tenant", "segment")
+    for campaign in campaigns:
+        members = Member.objects.filter(pk__in=_changes_for(campaign, run_id).values("member_id"))
+        with transaction.atomic():
+            enrolled[campaign.pk] = enrol_members(campaign, members, as_of)
+    return enrolled
+
+
+def _catch_up(tenant, today, days_ago):
+    """[start, end) of the local days ``days_ago`` (and the six days before, should a day be missed)."""
+    return local_midnight(tenant, today - timedelta(days=days_ago + 6)), local_midnight(tenant, today - timedelta(days=days_ago - 1))
+
+
+def moment_members(campaign, as_of):
+    """The members a key-moment or schedule trigger selects today, before the audience filters."""
+    tenant = campaign.tenant
+    today = local_day(tenant, as_of)
+    members = Member.objects.all()
+    trigger, days = campaign.trigger, campaign.trigger_days or 0
+    if trigger == Trigger.BIRTHDAY_MONTH:
+        return members.filter(birthday__month=today.month)
+    if trigger == Trigger.BIRTHDAY:
+        return members.filter(birthday__month=today.month, birthday__day=today.day)
+    if trigger == Trigger.JOINED_NO_PURCHASE:
+        start, end = _catch_up(tenant, today, days)
+        return members.filter(joined_at__gte=start, joined_at__lt=end).exclude(
+            Exists(Order.objects.filter(member_id=OuterRef("pk")).exclude(status=Order.Status.REFUNDED))
+        )
+    if trigger == Trigger.NO_PURCHASE:
+        start, end = _catch_up(tenant, today, days)
+        return members.filter(Exists(MemberLifecycle.objects.filter(
+            member_id=OuterRef("pk"), last_order_at__gte=start, last_order_at__lt=end,
+        )))
+    if trigger == Trigger.COUPON_EXPIRING:
+        return members.filter(Exists(Coupon.objects.filter(
+            member_id=OuterRef("pk"), status__in=Coupon.USABLE, expires_at__gt=as_of,
+            expires_at__lt=local_midnight(tenant, today + timedelta(days=days + 1)),
+        )))
+    if trigger == Trigger.TIER_EXPIRING:
+        return members.filter(Exists(MemberTier.objects.filter(
+            member_id=OuterRef("pk"), tier__isnull=False, expires_at__gt=as_of,
+            expires_at__lt=local_midnight(tenant, today + timedelta(days=days + 1)),
+        )))
+    if trigger == Trigger.CONTACT_DELETED:
+        return members.filter(
+            contact_status=ContactStatus.DELETED_BY_CUSTOMER,
+            contact_status_changed_at__gte=local_midnight(tenant, today - timedelta(days=6)),
+        )
+    return members
+
+
+def schedule_due(campaign, today):
+    if campaign.schedule == Schedule.ONCE:
+        return campaign.last_scheduled_on is None
+    if campaign.schedule == Schedule.WEEKLY:
+        return today.weekday() == campaign.schedule_day
+    if campaign.schedule == Schedule.MONTHLY:
+        following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+        last = (following - timedelta(days=1)).day
+        return today.day == min(campaign.schedule_day or 1, last)
+    return True
+
+
+def enrol_daily(tenant, as_of):
+    """Once a local day per campaign: enrol the members of key moments and of due schedules.
+    The day is claimed with a conditional UPDATE, so a second call the same day enrols nobody."""
+    today = local_day(tenant, as_of)
+    enrolled = {}
+    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE).exclude(trigger__in=RUN_TRIGGERS)
+    for campaign in campaigns.select_related("tenant", "segment"):
+        if campaign.trigger == Trigger.SCHEDULE and not schedule_due(campaign, today):
+            continue
+        with transaction.atomic():
+            claimed = Campaign.objects.filter(pk=campaign.pk).filter(
+                Q(last_scheduled_on__isnull=True) | Q(last_scheduled_on__lt=today)
+            ).update(last_scheduled_on=today)
+            if not claimed:
+                continue
+            window = today.isoformat() if campaign.trigger == Trigger.SCHEDULE else None
+            enrolled[campaign.pk] = enrol_members(campaign, moment_members(campaign, as_of), as_of, window)
+    return enrolled
+
+
+def leave_on_outcome(tenant, as_of):
+    """Active enrolments of campaigns that end on a purchase or a reply leave once it happened."""
+    left = 0
+    bought = Exists(Order.objects.filter(
+        member_id=OuterRef("member_id"), placed_at__gte=OuterRef("enrolled_at"), placed_at__lte=as_of,
+    ).exclude(status=Order.Status.REFUNDED))
+    replied = Exists(Event.objects.filter(
+        member_id=OuterRef("member_id"), type=EventType.MESSAGE_REPLIED,
+        occurred_at__gte=OuterRef("enrolled_at"), occurred_at__lte=as_of,
+    )) | Exists(GuideTask.objects.filter(enrolment_id=OuterRef("pk"), status=GuideTask.Status.REPLIED))
+    active = Enrolment.objects.filter(status=Enrolment.Status.ACTIVE, campaign__status=Campaign.Status.ACTIVE)
+    for flag, condition, reason in (("exit_on_purchase", bought, "purchase"), ("exit_on_reply", replied, "reply")):
+        left += active.filter(**{f"campaign__{flag}": True}).filter(condition).update(
+            status=Enrolment.Status.LEFT, left_reason=reason, left_at=as_of
+        )
+    if left:
+        GuideTask.objects.filter(
+            status=GuideTask.Status.OPEN, enrolment__status=Enrolment.Status.LEFT,
+        ).update(status=GuideTask.Status.SKIPPED, skip_reason=_("The member left the campaign."), done_at=as_of)
+    return left
+
+
+# ---------------------------------------------------------------- steps
+
+@dataclass
+class StepResult:
+    done: int = 0
+    held: int = 0
+    skipped: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    def add(self, other):
+        self.done += other.done
+        self.held += other.held
+        self.skipped += other.skipped
+        self.reasons.update(other.reasons)
+
+    def as_dict(self):
+        return {"done": self.done, "held": self.held, "skipped": self.skipped, "reasons": dict(self.reasons)}
+
+
+def due_enrolments(step, as_of):
+    """Active enrolments this step is due for that have no final StepRun and are not held past now."""
+    due = Enrolment.objects.filter(
+        campaign_id=step.campaign_id, status=Enrolment.Status.ACTIVE,
+        enrolled_at__lte=as_of - timedelta(days=step.delay_days),
+    )
+    due = due.filter(variant=step.variant) if step.variant else due.exclude(variant=CONTROL)
+    settled = StepRun.objects.filter(enrolment_id=OuterRef("pk"), step_id=step.pk).filter(
+        Q(status__in=(StepRun.Status.DONE, StepRun.Status.SKIPPED)) | Q(next_at__gt=as_of)
+    )
+    return due.exclude(Exists(settled)).order_by("pk")
+
+
+def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=BATCH):
+    """Run every due step of the active campaigns, batch by batch. Returns a StepResult."""
+    leave_on_outcome(tenant, as_of)
+    settings = outreach_settings(tenant)
+    total = StepResult()
+    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE)
+    if campaign_ids is not None:
+        campaigns = campaigns.filter(pk__in=campaign_ids)
+    steps = Step.objects.filter(campaign__in=campaigns).select_related(
+        "campaign", "coupon_template", "tag"
+    ).order_by("campaign_id", "position", "pk")
+    for step in steps:
+        while True:
+            batch = list(due_enrolments(step, as_of).values_list("pk", flat=True)[:batch_size])
+            if not batch:
+                break
+            total.add(run_step_batch(tenant, settings, step, batch, as_of))
+    return total
+
+
+def _recipient(channel, member, guide):
+    if channel == Channel.SMS:
+        return member.mobile or ""
+    if channel == Channel.EMAIL:
+        return str(member.attributes.get("email", "")) if isinstance(member.attributes, dict) else ""
+    if channel == Channel.WECOM:
+        external = member.attributes.get("wecom_external_userid", "") if isinstance(member.attributes, dict) else ""
+        return str(external) if external and guide is not None and guide.wecom_userid else ""
+    return member.external_id
+
+
+def _touch_counts(settings, member_ids, as_of):
+    since = as_of - timedelta(days=settings.per_days)
+    return Counter(dict(
+        StepRun.objects.filter(member_id__in=member_ids, touched=True, run_at__gt=since, run_at__lte=as_of)
+        .values("member_id").annotate(n=Count("pk")).values_list("member_id", "n")
+    ))
+
+
+@transaction.atomic
+def run_step_batch(tenant, settings, step, enrolment_ids, as_of):
+    """Run ``step`` for these enrolments: decide done / held / skipped for each, then write the
+    StepRuns and the step's tasks, messages, coupons or tags, all under their uniqueness keys."""
+    campaign = step.campaign
+    enrolments = list(
+        Enrolment.objects.filter(pk__in=enrolment_ids, status=Enrolment.Status.ACTIVE)
+        .select_related("member", "member__home_store", "member__owner_guide")
+    )
+    existing = dict(StepRun.objects.filter(step=step, enrolment_id__in=enrolment_ids).values_list("enrolment_id", "status"))
+    enrolments = [e for e in enrolments if existing.get(e.pk) in (None, StepRun.Status.HELD)]
+    member_ids = [e.member_id for e in enrolments]
+    last_order = {}
+    if step.skip_if_bought or step.promotional:
+        last_order = dict(
+            Order.objects.filter(member_id__in=member_ids, placed_at__lte=as_of).exclude(status=Order.Status.REFUNDED)
+            .values("member_id").annotate(last=Max("placed_at")).values_list("member_id", "last")
+        )
+    delay = timedelta(days=step.delay_days)
+    recent = as_of - timedelta(days=settings.dont_disturb_days)
+    outcome = {}
+    candidates = []
+    for e in sorted(enrolments, key=lambda e: (e.enrolled_at, e.pk)):
+        member = e.member
+        bought = last_order.get(member.pk)
+        if existing.get(e.pk) == StepRun.Status.HELD and e.enrolled_at + delay < as_of - HOLD_LIMIT:
+            outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.HELD_TOO_LONG, None)
+        elif step.skip_if_bought and bought is not None and bought >= e.enrolled_at:
+            outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.BOUGHT_SINCE, None)
+        elif step.promotional and bought is not None and bought > recent:
+            outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.RECENT_BUYER, None)
+        elif step.action == Action.GUIDE_TASK and member.owner_guide_id is None:
+            outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.NO_GUIDE, None)
+        elif step.action == Action.MESSAGE and not _recipient(step.channel, member, member.owner_guide):
+            outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.NO_RECIPIENT, None)
+        else:
+            candidates.append(e)
+    if step.action == Action.MESSAGE and candidates and in_quiet_hours(settings, tenant, as_of):
+        morning = end_of_quiet_hours(settings, tenant, as_of)
+        for e in candidates:
+            outcome[e.pk] = (StepRun.Status.HELD, StepRun.Reason.QUIET_HOURS, morning)
+        candidates = []
+    if step.touches and candidates:
+        counts = _touch_counts(settings, [e.member_id for e in candidates], as_of)
+        allowed = []
+        for e in candidates:
+            if counts[e.member_id] >= settings.max_touches:
+                outcome[e.pk] = (StepRun.Status.HELD, StepRun.Reason.CONTACT_CAP, as_of + timedelta(days=1))
+            else:
+                counts[e.member_id] += 1
+                allowed.append(e)
+        candidates = allowed
+    coupons = _issue_step_coupons(tenant, step, candidates, as_of) if step.coupon_template_id else {}
+    go = []
+    for e in candidates:
+        if step.coupon_template_id and e.member_id not in coupons:
+            outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.NO_COUPON, None)
+        else:
+            outcome[e.pk] = (StepRun.Status.DONE, StepRun.Reason.NONE, None)
+            go.append(e)
+    _perform(tenant, step, go, coupons, as_of)
+    return _record(step, enrolments, existing, outcome, as_of)
+
+
+def _issue_step_coupons(tenant, step, enrolments, as_of):
+    """Issue the step's coupon to each enrolment's member (keyed per campaign, step and entry window);
+    returns {member id: Coupon} for those who hold one under that key."""
+    by_window = defaultdict(list)
+    for e in enrolments:
+        by_window[e.window].append(e.member_id)
+    keys = []
+    for window, member_ids in by_window.items():
+        prefix = f"campaign:{step.campaign_id}:step:{step.pk}:{window}"
+        try:
+            issue_coupons(
+                tenant, step.coupon_template_id, member_ids, as_of=as_of, source=Coupon.Source.CAMPAIGN,
+                source_ref=step.campaign.name[:120], campaign_id=step.campaign_id, key_prefix=prefix,
+            )
+        except CouponError:
+            pass  # an inactive or ended template: the members get none and the step records why
+        keys += [f"{prefix}:{m}" for m in member_ids]
+    return {c.member_id: c for c in Coupon.objects.filter(issue_key__in=keys)}
+
+
+def _values_for(member, coupon, lifecycle_categories):
+    guide = member.owner_guide
+    return {
+        "name": member.name or _("customer"),
+        "coupon_code": coupon.display_code if coupon else "",
+        "coupon": coupon.template.name if coupon else "",
+        "favourite_category": lifecycle_categories.get(member.pk) or _("our new arrivals"),
+        "guide": guide.name if guide else "",
+        "store": member.home_store.name if member.home_store_id else "",
+    }
+
+
+def _perform(tenant, step, enrolments, coupons, as_of):
+    if not enrolments:
+        return
+    member_ids = [e.member_id for e in enrolments]
+    if step.action in (Action.ADD_TAG, Action.REMOVE_TAG):
+        members = Member.objects.filter(pk__in=member_ids)
+        change = {"add": [step.tag_id]} if step.action == Action.ADD_TAG else {"remove": [step.tag_id]}
+        apply_tags(tenant, members, source=TagSource.CAMPAIGN, as_of=as_of, **change)
+        return
+    if step.action == Action.COUPON:
+        return
+    categories = dict(
+        MemberLifecycle.objects.filter(member_id__in=member_ids).values_list("member_id", "favourite_category")
+    )
+    if coupons:
+        templates = {c.pk: c for c in Coupon.objects.filter(pk__in=[c.pk for c in coupons.values()]).select_related("template")}
+        coupons = {m: templates[c.pk] for m, c in coupons.items()}
+    if step.action == Action.GUIDE_TASK:
+        GuideTask.objects.bulk_create([
+            GuideTask(
+                tenant=tenant, enrolment=e, step=step, campaign_id=step.campaign_id, member_id=e.member_id,
+                guide_id=e.member.owner_guide_id, store_id=e.member.home_store_id,
+                script=render_script(step.script, _values_for(e.member, coupons.get(e.member_id), categories)),
+                coupon=coupons.get(e.member_id), created_at=as_of, due_at=as_of + timedelta(hours=step.due_hours),
+            )
+            for e in enrolments
+        ], ignore_conflicts=True, batch_size=BATCH)
+        return
+    messages = [
+        Message(
+            tenant=tenant, channel=step.channel, recipient=_recipient(step.channel, e.member, e.member.owner_guide),
+            sender_ref=e.member.owner_guide.wecom_userid if e.member.owner_guide_id else "",
+            body=render_script(step.script, _values_for(e.member, coupons.get(e.member_id), categories)),
+            idempotency_key=f"step:{step.pk}:enrolment:{e.pk}", member_id=e.member_id,
+            campaign_id=step.campaign_id, step=step, created_at=as_of, next_attempt_at=as_of,
+        )
+        for e in enrolments
+    ]
+    Message.objects.bulk_create(messages, ignore_conflicts=True, batch_size=BATCH)
+    from .tasks import deliver_messages
+
+    transaction.on_commit(lambda: deliver_messages.delay(tenant.pk, as_of.isoformat()))
+
+
+def _record(step, enrolments, existing, outcome, as_of):
+    result = StepResult()
+    new = []
+    updates = defaultdict(list)
+    touched = []
+    for e in enrolments:
+        status, reason, next_at = outcome[e.pk]
+        is_touch = status == StepRun.Status.DONE and step.touches
+        if is_touch:
+            touched.append(e.pk)
+        setattr(result, status, getattr(result, status) + 1)
+        if reason:
+            result.reasons[reason] += 1
+        if e.pk in existing:
+            updates[(status, reason, next_at, is_touch)].append(e.pk)
+        else:
+            new.append(StepRun(
+                tenant_id=e.tenant_id, enrolment=e, step=step, campaign_id=step.campaign_id, member_id=e.member_id,
+                status=status, reason=reason, touched=is_touch, due_at=e.enrolled_at + timedelta(days=step.delay_days),
+                run_at=as_of, next_at=next_at,
+            ))
+    StepRun.objects.bulk_create(new, ignore_conflicts=True, batch_size=BATCH)
+    for (status, reason, next_at, is_touch), ids in updates.items():
+        StepRun.objects.filter(step=step, enrolment_id__in=ids, status=StepRun.Status.HELD).update(
+            status=status, reason=reason, next_at=next_at, touched=is_touch, run_at=as_of
+        )
+    if touched:
+        Enrolment.objects.filter(pk__in=touched, first_touch_at__isnull=True).update(first_touch_at=as_of)
+    return result
+
+
+# ---------------------------------------------------------------- the guide's tasks
+
+OUTCOMES = (
+    GuideTask.Status.SENT, GuideTask.Status.REPLIED, GuideTask.Status.BOUGHT, GuideTask.Status.UNREACHABLE,
+    GuideTask.Status.SKIPPED,
+)
+
+
+def visible_tasks(staff):
+    """Tasks a staff member may see: a guide their own, a store manager their stores' guides', others all."""
+    tasks = GuideTask.objects.all()
+    if staff.sees_all_members:
+        return tasks
+    if staff.role == Staff.Role.GUIDE:
+        return tasks.filter(guide=staff)
+    return tasks.filter(Q(store__in=staff.stores.all()) | Q(guide__stores__in=staff.stores.all())).distinct()
+
+
+def record_outcome(task, outcome, as_of, reason=""):
+    """Close an open task with the guide's outcome; a second tap changes nothing. Returns whether it closed."""
+    if outcome not in OUTCOMES:
+        raise CampaignError({"outcome": [_("Not a task outcome: %(value)s.") % {"value": outcome}]})
+    reason = (reason or "").strip()
+    if outcome == GuideTask.Status.SKIPPED and not reason:
+        raise CampaignError({"reason": [_("Say why the task is skipped.")]})
+    changed = GuideTask.objects.filter(pk=task.pk, status=GuideTask.Status.OPEN).update(
+        status=outcome, skip_reason=reason[:200], done_at=as_of, snoozed_until=None
+    )
+    task.refresh_from_db()
+    return bool(changed)
+
+
+def snooze(task, until, as_of):
+    if until <= as_of:
+        raise CampaignError({"until": [_("Snooze to a time in the future.")]})
+    return bool(GuideTask.objects.filter(pk=task.pk, status=GuideTask.Status.OPEN).update(snoozed_until=until))
+
+
+def snooze_choices(tenant, as_of):
+    """Two hours from now, and tomorrow at 10:00 tenant time."""
+    local = as_of.astimezone(tenant.zone)
+    tomorrow = datetime.combine(local.date() + timedelta(days=1), time(10), tzinfo=tenant.zone)
+    return {"2h": as_of + timedelta(hours=2), "tomorrow": tomorrow}
+
+
+@transaction.atomic
+def hand_over(tenant, leaving, to_guide, as_of):
+    """离职继承: the leaving guide's members and open tasks go to another guide in one step.
+    Returns {"members": n, "tasks": n}."""
+    if leaving.pk == to_guide.pk:
+        raise CampaignError({"to_guide": [_("Choose another guide.")]})
+    if to_guide.role != Staff.Role.GUIDE or not to_guide.active:
+        raise CampaignError({"to_guide": [_("Hand over to an active guide.")]})
+    member_ids = list(Member.objects.filter(owner_guide=leaving).values_list("pk", flat=True))
+    members = Member.objects.filter(owner_guide=leaving).update(owner_guide=to_guide, updated_at=as_of)
+    tasks = GuideTask.objects.filter(guide=leaving, status=GuideTask.Status.OPEN).update(guide=to_guide)
+    Enrolment.objects.filter(guide=leaving, status=Enrolment.Status.ACTIVE).update(guide=to_guide)
+    if member_ids:
+        transaction.on_commit(lambda: members_changed.send(sender=Member, tenant_id=tenant.pk, member_ids=member_ids))
+    return {"members": members, "tasks": tasks}
