@@ -260,7 +260,9 @@ class StepRun(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "member", "run_at"], name="steprun_touches", condition=Q(touched=True)),
-            models.Index(fields=["tenant", "step", "status"], name="steprun_step_status"),
+            # Reports group by campaign; deliberately no index on step alone: a due-step query's
+            # NOT EXISTS must probe the unique (tenant, enrolment, step) index, whatever the statistics say.
+            models.Index(fields=["tenant", "campaign", "status"], name="steprun_campaign_status"),
         ]
 
 

@@ -33,6 +33,7 @@ from .models import (
 )
 
 BATCH = 1000
+ANALYZE_AFTER = 10_000
 CONTROL = "control"
 # A step held (contact limit) for longer than this after it fell due is skipped, not sent late.
 HOLD_LIMIT = timedelta(days=14)
@@ -178,7 +179,11 @@ def enrol_members(campaign, members, as_of, window=None):
     ))
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {_quoted(Enrolment)} ({columns}) {sql} ON CONFLICT DO NOTHING", params)
-        return cursor.rowcount
+        enrolled = cursor.rowcount
+        if enrolled >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            # Fresh statistics before the due-step queries plan over the new rows.
+            cursor.execute(f"ANALYZE {_quoted(Enrolment)}")
+    return enrolled
 
 
 def _changes_for(campaign, run_id):
@@ -343,11 +348,14 @@ def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=BATCH):
         "campaign", "coupon_template", "tag"
     ).order_by("campaign_id", "position", "pk")
     for step in steps:
+        # Keyset pagination: each batch starts after the last, so settled rows are not read again.
+        after = 0
         while True:
-            batch = list(due_enrolments(step, as_of).values_list("pk", flat=True)[:batch_size])
+            batch = list(due_enrolments(step, as_of).filter(pk__gt=after).values_list("pk", flat=True)[:batch_size])
             if not batch:
                 break
             total.add(run_step_batch(tenant, settings, step, batch, as_of))
+            after = batch[-1]
     return total
 
 
@@ -379,8 +387,14 @@ def run_step_batch(tenant, settings, step, enrolment_ids, as_of):
         Enrolment.objects.filter(pk__in=enrolment_ids, status=Enrolment.Status.ACTIVE)
         .select_related("member", "member__home_store", "member__owner_guide")
     )
-    existing = dict(StepRun.objects.filter(step=step, enrolment_id__in=enrolment_ids).values_list("enrolment_id", "status"))
-    enrolments = [e for e in enrolments if existing.get(e.pk) in (None, StepRun.Status.HELD)]
+    existing, waiting = {}, set()
+    for enrolment_id, status, next_at in StepRun.objects.filter(step=step, enrolment_id__in=enrolment_ids).values_list(
+        "enrolment_id", "status", "next_at"
+    ):
+        existing[enrolment_id] = status
+        if status != StepRun.Status.HELD or (next_at is not None and next_at > as_of):
+            waiting.add(enrolment_id)
+    enrolments = [e for e in enrolments if e.pk not in waiting]
     member_ids = [e.member_id for e in enrolments]
     last_order = {}
     if step.skip_if_bought or step.promotional:

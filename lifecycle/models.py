@@ -256,6 +256,8 @@ class PendingMember(TenantOwned):
     pk = models.CompositePrimaryKey("tenant_id", "run_id", "member_id")
     run_id = models.BigIntegerField()
     member_id = models.BigIntegerField()
+    # Their order lines or events changed: re-read the favourite category and last interaction too.
+    refresh_profile = models.BooleanField(default=True)
 
     class Meta:
         verbose_name = _("member waiting to be scored")

@@ -171,7 +171,8 @@ def _metrics_sql(member_filter, profile_filter=None):
         interaction = f"CASE WHEN pp.member_id IS NULL THEN old.last_interaction_at ELSE {interaction} END"
         reuse = f"""
     LEFT JOIN {t['lc']} old ON old.member_id = m.id
-    LEFT JOIN {t['pending']} pp ON pp.tenant_id = %(tenant)s AND pp.run_id = %(run)s AND pp.member_id = m.id"""
+    LEFT JOIN {t['pending']} pp ON pp.tenant_id = %(tenant)s AND pp.run_id = %(run)s AND pp.member_id = m.id
+        AND pp.refresh_profile"""
     counted = "o.status <> 'refunded' AND (o.refunded_amount = 0 OR o.refunded_amount < o.total)"
     net = "(o.total - o.refunded_amount)"
     return f"""
@@ -336,6 +337,8 @@ def _session_settings(cursor):
         # Compiling these statements costs seconds and saves nothing; the aggregates want memory.
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # The rows are in memory: a member's orders are a few index reads, not a reason to scan.
+        cursor.execute("SET LOCAL random_page_cost = 1.1")
 
 
 def _score_chunks(tenant_id, run_id, as_of, rules, statements, member_filter, bounds):
@@ -353,9 +356,13 @@ def _everyone(column):
     return "1 = 1"
 
 
-def _pending_all(column):
+def _pending_profile(column):
+    """Queued members whose lines or events changed (within the chunk's id range, if any)."""
     t = _tables()
-    return f"{column} IN (SELECT p.member_id FROM {t['pending']} p WHERE p.tenant_id = %(tenant)s AND p.run_id = %(run)s)"
+    return (
+        f"{column} IN (SELECT p.member_id FROM {t['pending']} p WHERE p.tenant_id = %(tenant)s "
+        f"AND p.run_id = %(run)s AND p.refresh_profile AND p.member_id >= %(lo)s AND p.member_id < %(hi)s)"
+    )
 
 
 def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
@@ -373,8 +380,8 @@ def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _session_settings(cursor)
-            source = _scored_sql(_everyone, _pending_all if reuse_profile else None)
-            cursor.execute(f"CREATE TEMPORARY TABLE {scored} AS {source}", params)
+            source = _scored_sql(_everyone, _pending_profile if reuse_profile else None)
+            cursor.execute(f"CREATE TEMPORARY TABLE {scored} AS {source}", {**params, "lo": 0, "hi": 2**62})
             cursor.execute(f"CREATE INDEX ON {scored} (member_id)" if _postgres() else
                            f"CREATE INDEX {connection.ops.quote_name(f'lifecycle_scored_{run_id}_member')} ON {scored} (member_id)")
             if _postgres():
@@ -412,7 +419,8 @@ def score_pending(tenant_id, run_id, as_of, rules):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MAX(member_id) FROM {t['pending']} WHERE tenant_id = %s AND run_id = %s", [tenant_id, run_id])
         bounds[-1] = (last, cursor.fetchone()[0] + 1)
-    _score_chunks(tenant_id, run_id, as_of, rules, [_upsert_sql(_scored_sql(_pending))], _pending, bounds)
+    source = _scored_sql(_pending, _pending_profile)
+    _score_chunks(tenant_id, run_id, as_of, rules, [_upsert_sql(source)], _pending, bounds)
 
 
 # ---------------------------------------------------------------- what a run re-scores
@@ -422,6 +430,9 @@ def queue_members(tenant_id, run_id, member_ids):
         [PendingMember(tenant_id=tenant_id, run_id=run_id, member_id=pk) for pk in sorted(set(member_ids))],
         batch_size=2000, ignore_conflicts=True,
     )
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {_tables()['pending']}")
 
 
 def queue_changed_members(tenant_id, run_id, as_of, rules, previous):
@@ -444,36 +455,41 @@ def queue_changed_members(tenant_id, run_id, as_of, rules, previous):
     for i, days in enumerate(thresholds):
         params[f"pl{i}"], params[f"nl{i}"] = _ts(p - days * DAY), _ts(n - days * DAY)
     event_types = ", ".join(f"'{value}'" for value in EventType.values)
-    sources = [
-        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
-        "AND placed_at > %(p)s AND placed_at <= %(n)s",
-        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
-        "AND placed_at > %(p90)s AND placed_at <= %(n90)s",
-        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
-        "AND placed_at > %(p365)s AND placed_at <= %(n365)s",
-        f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL "
-        "AND updated_at >= %(since)s",
+    orders = f"SELECT member_id FROM {t['order']} WHERE tenant_id = %(tenant)s AND member_id IS NOT NULL AND "
+    members = f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s AND "
+    # Sources that can change order lines or events in the 365-day window: the favourite category
+    # and the last interaction are re-read for these members.
+    profile_sources = [
+        orders + "placed_at > %(p)s AND placed_at <= %(n)s",
+        orders + "placed_at > %(p365)s AND placed_at <= %(n365)s",
+        orders + "updated_at >= %(since)s",
         f"SELECT member_id FROM {t['event']} WHERE tenant_id = %(tenant)s AND type IN ({event_types}) "
         "AND occurred_at > %(p)s AND occurred_at <= %(n)s",
         f"SELECT member_id FROM {t['event']} WHERE tenant_id = %(tenant)s AND created_at >= %(since)s",
-        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s AND joined_at > %(p)s AND joined_at <= %(n)s",
-        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s AND id > %(max_member)s",
-        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s "
-        "AND contact_status_changed_at > %(p)s AND contact_status_changed_at <= %(n)s",
-        f"SELECT id AS member_id FROM {t['member']} WHERE tenant_id = %(tenant)s AND joined_at > %(p_intro)s AND joined_at <= %(n_intro)s",
+        members + "joined_at > %(p)s AND joined_at <= %(n)s",
+        members + "id > %(max_member)s",
+    ]
+    # Sources where only time moved the member: stage metrics are recomputed, the profile is kept.
+    stage_sources = [
+        orders + "placed_at > %(p90)s AND placed_at <= %(n90)s",
+        members + "contact_status_changed_at > %(p)s AND contact_status_changed_at <= %(n)s",
+        members + "joined_at > %(p_intro)s AND joined_at <= %(n_intro)s",
     ] + [
         f"SELECT member_id FROM {t['lc']} WHERE tenant_id = %(tenant)s "
         f"AND last_order_at > %(pl{i})s AND last_order_at <= %(nl{i})s"
         for i in range(len(thresholds))
     ]
+    insert = (
+        f"INSERT INTO {t['pending']} (tenant_id, run_id, member_id, refresh_profile) "
+        "SELECT DISTINCT %(tenant)s, %(run)s, x.member_id, {flag} FROM ({source}) x WHERE 1 = 1 "
+    )
     with connection.cursor() as cursor:
-        for source in sources:
-            cursor.execute(
-                f"INSERT INTO {t['pending']} (tenant_id, run_id, member_id) "
-                f"SELECT DISTINCT %(tenant)s, %(run)s, x.member_id FROM ({source}) x WHERE 1 = 1 "
-                "ON CONFLICT DO NOTHING",
-                params,
-            )
+        for source in profile_sources:
+            cursor.execute(insert.format(flag="TRUE", source=source) + "ON CONFLICT DO NOTHING", params)
+        for source in stage_sources:
+            cursor.execute(insert.format(flag="FALSE", source=source) + "ON CONFLICT DO NOTHING", params)
+        if _postgres():
+            cursor.execute(f"ANALYZE {t['pending']}")
 
 
 def clear_pending(tenant_id, run_id):

@@ -11,7 +11,8 @@ from datetime import datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
-from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -295,27 +296,28 @@ def expire_points(tenant, *, as_of):
 _net = ExpressionWrapper(F("total") - F("refunded_amount"), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
-def _qualifying_values(tenant, basis, member_ids, as_of):
+def _qualifying_value(tenant, basis, as_of):
+    """Per member (correlated on ``member_id``): spend or points earned in the 12 months up to ``as_of``."""
     since = as_of - timedelta(days=365)
     if basis == TierSettings.Basis.POINTS:
-        rows = (
-            PointsEntry.objects.filter(
-                tenant=tenant, member_id__in=member_ids, kind__in=EARNING, occurred_at__gt=since, occurred_at__lte=as_of
-            ).values("member_id").annotate(v=Sum("points"))
-        )
+        rows = PointsEntry.objects.filter(
+            tenant=tenant, member_id=OuterRef("member_id"), kind__in=EARNING, occurred_at__gt=since, occurred_at__lte=as_of
+        ).values("member_id").annotate(v=Sum("points")).values("v")
     else:
         rows = (
-            Order.objects.filter(tenant=tenant, member_id__in=member_ids, placed_at__gt=since, placed_at__lte=as_of)
+            Order.objects.filter(tenant=tenant, member_id=OuterRef("member_id"), placed_at__gt=since, placed_at__lte=as_of)
             .exclude(status=Order.Status.REFUNDED)
-            .values("member_id").annotate(v=Sum(_net))
+            .values("member_id").annotate(v=Sum(_net)).values("v")
         )
-    return {row["member_id"]: Decimal(row["v"] or 0) for row in rows}
+    money = DecimalField(max_digits=14, decimal_places=2)
+    return Coalesce(Subquery(rows, output_field=money), Value(Decimal(0)), output_field=money)
 
 
 def recompute_tiers(tenant, *, as_of, member_ids=None):
     """Give each member the tier their last 12 months qualify for. Upgrades take effect at once; a
     reached tier holds for ``hold_days`` and then falls to what the member qualifies for. Every
-    change is logged as a TierChange. Batched by member id; returns the number of changes."""
+    change is logged as a TierChange. Set-based per chunk of members: one UPDATE computes every
+    qualifying value, then one UPDATE per (new tier, end) group; returns the number of changes."""
     tiers = list(Tier.objects.filter(tenant=tenant).order_by("-rank"))
     if not tiers:
         return 0
@@ -326,33 +328,37 @@ def recompute_tiers(tenant, *, as_of, member_ids=None):
     if member_ids is not None:
         members = members.filter(pk__in=list(member_ids))
     all_ids = list(members.order_by("pk").values_list("pk", flat=True))
+    value = _qualifying_value(tenant, settings.basis, as_of)
     changes = 0
     for start in range(0, len(all_ids), CHUNK):
         chunk = all_ids[start:start + CHUNK]
-        values = _qualifying_values(tenant, settings.basis, chunk, as_of)
         with transaction.atomic():
             MemberTier.objects.bulk_create([MemberTier(tenant=tenant, member_id=pk) for pk in chunk], ignore_conflicts=True)
-            current = {row.member_id: row for row in MemberTier.objects.select_for_update().filter(tenant=tenant, member_id__in=chunk).order_by("member_id")}
-            log = []
-            for pk in chunk:
-                row, value = current[pk], values.get(pk, Decimal(0))
-                qualifies = next((t for t in tiers if value >= t.threshold), None)
-                held = by_pk.get(row.tier_id)
-                row.qualifying_value, row.evaluated_at = value, as_of
+            rows = MemberTier.objects.filter(tenant=tenant, member_id__in=chunk)
+            rows.update(qualifying_value=value, evaluated_at=as_of)
+            groups, log = {}, []
+            for pk, member_id, tier_id, expires_at, amount in rows.values_list(
+                "pk", "member_id", "tier_id", "expires_at", "qualifying_value"
+            ):
+                qualifies = next((t for t in tiers if amount >= t.threshold), None)
+                held = by_pk.get(tier_id)
                 if qualifies is not None and (held is None or qualifies.rank >= held.rank):
-                    if held is None or qualifies.rank > held.rank:
-                        log.append(TierChange(tenant=tenant, member_id=pk, from_tier=held, to_tier=qualifies,
-                                              qualifying_value=value, changed_at=as_of))
-                        row.tier, row.reached_at = qualifies, as_of
-                    row.expires_at = as_of + hold
-                elif held is not None and (row.expires_at is None or row.expires_at <= as_of):
-                    log.append(TierChange(tenant=tenant, member_id=pk, from_tier=held, to_tier=qualifies,
-                                          qualifying_value=value, changed_at=as_of))
-                    row.tier, row.reached_at = qualifies, as_of
-                    row.expires_at = as_of + hold if qualifies else None
-            MemberTier.objects.bulk_update(
-                list(current.values()), ["tier", "qualifying_value", "reached_at", "expires_at", "evaluated_at"], batch_size=CHUNK
-            )
+                    moved = held is None or qualifies.rank > held.rank
+                    # Qualifying again keeps the tier for another full hold period.
+                    groups.setdefault((qualifies.pk, moved, as_of + hold), []).append(pk)
+                elif held is not None and (expires_at is None or expires_at <= as_of):
+                    moved = True
+                    groups.setdefault((qualifies.pk if qualifies else None, True, as_of + hold if qualifies else None), []).append(pk)
+                else:
+                    continue
+                if moved:
+                    log.append(TierChange(tenant=tenant, member_id=member_id, from_tier=held, to_tier=qualifies,
+                                          qualifying_value=amount, changed_at=as_of))
+            for (tier_id, moved, expires_at), pks in groups.items():
+                fields = {"tier_id": tier_id, "expires_at": expires_at}
+                if moved:
+                    fields["reached_at"] = as_of
+                MemberTier.objects.filter(tenant=tenant, pk__in=pks).update(**fields)
             TierChange.objects.bulk_create(log, batch_size=CHUNK)
             changes += len(log)
     return changes

@@ -188,9 +188,9 @@ def _desired(group, tags, ctx, member_ids):
 
 
 def _sync(tenant, group, desired, scope_ids, at, tag_ids):
-    """Make the group's MemberTag rows equal ``desired``: logged removals, then logged additions."""
+    """Make the group's MemberTag rows equal ``desired``: logged removals, then logged additions.
+    The desired pairs are worked out once into a temporary table that the four statements join."""
     d_sql, d_params = _sql(desired.order_by().values("tid", mid=F("pk")))
-    d = f"({d_sql})"
     mt = _table(MemberTag)
     scope, scope_params = "", []
     if scope_ids is not None:
@@ -199,16 +199,20 @@ def _sync(tenant, group, desired, scope_ids, at, tag_ids):
     tags_in = ", ".join(["%s"] * len(tag_ids))
     stale = (
         f"FROM {mt} mt WHERE mt.tenant_id = %s AND mt.group_id = %s AND mt.tag_id IN ({tags_in}){scope} "
-        f"AND NOT EXISTS (SELECT 1 FROM {d} d WHERE d.mid = mt.member_id AND d.tid = mt.tag_id)"
+        f"AND NOT EXISTS (SELECT 1 FROM tagging_desired d WHERE d.mid = mt.member_id AND d.tid = mt.tag_id)"
     )
-    stale_params = [tenant.pk, group.pk, *tag_ids, *scope_params, *d_params]
+    stale_params = [tenant.pk, group.pk, *tag_ids, *scope_params]
     fresh = (
-        f"FROM {d} d WHERE NOT EXISTS (SELECT 1 FROM {mt} mt "
+        f"FROM tagging_desired d WHERE NOT EXISTS (SELECT 1 FROM {mt} mt "
         f"WHERE mt.tenant_id = %s AND mt.member_id = d.mid AND mt.tag_id = d.tid)"
     )
-    fresh_params = [*d_params, tenant.pk]
+    fresh_params = [tenant.pk]
     auto = TagSource.AUTOMATIC
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS tagging_desired")
+        cursor.execute(f"CREATE TEMPORARY TABLE tagging_desired AS {d_sql}", d_params)
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE tagging_desired")
         cursor.execute(
             f"INSERT INTO {_table(TagChange)} (tenant_id, member_id, tag_id, action, source, staff_id, at) "
             f"SELECT %s, mt.member_id, mt.tag_id, %s, %s, NULL, %s {stale}",
@@ -227,6 +231,7 @@ def _sync(tenant, group, desired, scope_ids, at, tag_ids):
             [tenant.pk, group.pk, auto, at, *fresh_params],
         )
         added = cursor.rowcount
+        cursor.execute("DROP TABLE tagging_desired")
     return added, removed
 
 
