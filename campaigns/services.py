@@ -311,16 +311,19 @@ class StepResult:
     done: int = 0
     held: int = 0
     skipped: int = 0
+    messages: int = 0
     reasons: Counter = field(default_factory=Counter)
 
     def add(self, other):
         self.done += other.done
         self.held += other.held
         self.skipped += other.skipped
+        self.messages += other.messages
         self.reasons.update(other.reasons)
 
     def as_dict(self):
-        return {"done": self.done, "held": self.held, "skipped": self.skipped, "reasons": dict(self.reasons)}
+        return {"done": self.done, "held": self.held, "skipped": self.skipped, "messages": self.messages,
+                "reasons": dict(self.reasons)}
 
 
 def due_enrolments(step, as_of):
@@ -337,7 +340,8 @@ def due_enrolments(step, as_of):
 
 
 def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=BATCH):
-    """Run every due step of the active campaigns, batch by batch. Returns a StepResult."""
+    """Run every due step of the active campaigns, batch by batch. Returns a StepResult; the
+    messages it queued are delivered by the outbox (``delivery.deliver_due``)."""
     leave_on_outcome(tenant, as_of)
     settings = outreach_settings(tenant)
     total = StepResult()
@@ -445,7 +449,10 @@ def run_step_batch(tenant, settings, step, enrolment_ids, as_of):
             outcome[e.pk] = (StepRun.Status.DONE, StepRun.Reason.NONE, None)
             go.append(e)
     _perform(tenant, step, go, coupons, as_of)
-    return _record(step, enrolments, existing, outcome, as_of)
+    result = _record(step, enrolments, existing, outcome, as_of)
+    if step.action == Action.MESSAGE:
+        result.messages = len(go)
+    return result
 
 
 def _issue_step_coupons(tenant, step, enrolments, as_of):
@@ -519,9 +526,6 @@ def _perform(tenant, step, enrolments, coupons, as_of):
         for e in enrolments
     ]
     Message.objects.bulk_create(messages, ignore_conflicts=True, batch_size=BATCH)
-    from .tasks import deliver_messages
-
-    transaction.on_commit(lambda: deliver_messages.delay(tenant.pk, as_of.isoformat()))
 
 
 def _record(step, enrolments, existing, outcome, as_of):

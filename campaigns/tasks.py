@@ -27,12 +27,17 @@ def enrol_after_run(tenant_id, run_id):
 
 @shared_task(name="campaigns.tasks.run_due_steps", acks_late=True)
 def run_due_steps(tenant_id, as_of=None, campaign_ids=None):
+    as_of = _as_of(as_of)
     with tenant_context(tenant_id) as tenant:
-        return services.run_due_steps(tenant, _as_of(as_of), campaign_ids=campaign_ids).as_dict()
+        result = services.run_due_steps(tenant, as_of, campaign_ids=campaign_ids)
+    if result.messages:
+        deliver_messages.delay(tenant_id, as_of.isoformat())
+    return result.as_dict()
 
 
 @shared_task(name="campaigns.tasks.enrol_daily", acks_late=True)
 def enrol_daily(tenant_id, as_of=None):
+    """Daily enrolments (claimed once a local day), then the steps due now, held ones included."""
     with tenant_context(tenant_id) as tenant:
         enrolled = services.enrol_daily(tenant, _as_of(as_of))
     run_due_steps.delay(tenant_id, as_of)

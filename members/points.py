@@ -65,9 +65,15 @@ def _append(tenant, accounts, entries):
         entry.balance_after = account.balance
     PointsEntry.objects.bulk_create(entries, batch_size=CHUNK)
     moved = {entry.member_id for entry in entries}
-    PointsAccount.objects.bulk_update(
-        [accounts[pk] for pk in sorted(moved)], ["balance", "last_sign_in_on", "sign_in_streak", "updated_at"],
-        batch_size=CHUNK,
+    # The rows are locked by _lock_accounts; one INSERT .. ON CONFLICT DO UPDATE writes them all
+    # (bulk_update's CASE per row grows quadratically with the batch).
+    now = timezone.now()
+    changed = [accounts[pk] for pk in sorted(moved)]
+    for account in changed:
+        account.updated_at = now
+    PointsAccount.objects.bulk_create(
+        changed, update_conflicts=True, unique_fields=["tenant", "member"],
+        update_fields=["balance", "last_sign_in_on", "sign_in_streak", "updated_at"], batch_size=CHUNK,
     )
     return entries
 
@@ -251,10 +257,10 @@ def earn_for_orders(tenant, member_ids, *, as_of):
 
 @receiver(activity_recorded, dispatch_uid="members.points.earn_for_orders")
 def _orders_arrived(sender, tenant_id, member_ids, **kwargs):
-    from scrm.tenancy import tenant_context
+    """The signal fires after commit; the points are booked by a task, off the request's path."""
+    from .points_tasks import earn_points_for_orders
 
-    with tenant_context(tenant_id) as tenant:
-        earn_for_orders(tenant, member_ids, as_of=timezone.now())
+    earn_points_for_orders.delay(tenant_id, list(member_ids))
 
 
 def expire_points(tenant, *, as_of):

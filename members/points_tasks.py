@@ -1,7 +1,6 @@
 """Nightly points and tier work: at 03:00 in each brand's time zone, recompute tiers, expire
 points under the end-of-next-year policy and end lapsed paid memberships."""
 from celery import shared_task
-from celery.schedules import crontab
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -11,10 +10,6 @@ from scrm.tenancy import tenant_context
 from . import points
 
 NIGHTLY_LOCAL_HOUR = 3
-
-BEAT_SCHEDULE = {
-    "points-nightly": {"task": "members.points_tasks.dispatch_points_nightly", "schedule": crontab(minute=5)},
-}
 
 
 def _as_of(value):
@@ -40,3 +35,10 @@ def points_nightly(tenant_id, as_of=None):
             "expired_members": points.expire_points(tenant, as_of=moment),
             "paid_memberships_ended": points.end_lapsed_paid_memberships(tenant, as_of=moment),
         }
+
+
+@shared_task(name="members.points_tasks.earn_points_for_orders", acks_late=True)
+def earn_points_for_orders(tenant_id, member_ids):
+    """Book the points of these members' new and refunded orders; idempotent, so a redelivery is harmless."""
+    with tenant_context(tenant_id) as tenant:
+        return points.earn_for_orders(tenant, member_ids, as_of=timezone.now())

@@ -211,6 +211,9 @@ def _sync(tenant, group, desired, scope_ids, at, tag_ids):
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS tagging_desired")
         cursor.execute(f"CREATE TEMPORARY TABLE tagging_desired AS {d_sql}", d_params)
+        # An index keeps the anti-joins cheap even when the planner's row estimates lag behind a
+        # bulk change (a nested loop over an unindexed temporary table would be quadratic).
+        cursor.execute("CREATE INDEX tagging_desired_pair ON tagging_desired (mid, tid)")
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE tagging_desired")
         cursor.execute(

@@ -341,7 +341,7 @@ def _drop_structures(cursor):
 def _restore_structures(cursor, deferred, log):
     constraints, indexes = deferred
     quote = connection.ops.quote_name
-    cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
     unique = [c for c in constraints if c[3] == "u"]
     foreign = [c for c in constraints if c[3] == "f"]
     for table, name, definition, _kind in unique:

@@ -2,7 +2,8 @@ from decimal import Decimal
 
 from members import points
 from members.models import MemberTier, Tier
-from members.points_tasks import BEAT_SCHEDULE, dispatch_points_nightly
+from members.points_tasks import dispatch_points_nightly
+from members.schedule import BEAT_SCHEDULE
 from tests.coupons.factories import at, make_members
 
 
