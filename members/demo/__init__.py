@@ -252,8 +252,7 @@ def _generate(batch, stores, guides, bulk_load, timed, log):
         deferred = timed("drop indexes and foreign keys", lambda: _drop_structures(cursor)) if bulk else None
         counts = {"members": timed("members", lambda: _run(cursor, generator.members_sql()))}
         counts["orders"] = timed("orders", lambda: _run(cursor, generator.orders_sql()))
-        if batch.walk_ins:
-            counts["orders"] += timed("walk-in orders", lambda: _run(cursor, generator.orders_sql(walk_ins=True)))
+        counts["orders"] += timed("walk-in orders", lambda: _run(cursor, generator.orders_sql(walk_ins=True)))
         counts["order_lines"] = timed("order lines", lambda: _run(cursor, generator.lines_sql(last_order_id)))
         counts["events"] = timed("events", lambda: _run(cursor, generator.events_sql()))
         counts["events"] += timed("contact events", lambda: _run(cursor, generator.contact_events_sql()))

@@ -3,7 +3,10 @@
 Every value is a pure function of (seed, member number, order number, ...) computed with
 PostgreSQL's ``hashint8extended``; on SQLite the same function is registered from Python
 (``hashing.hashint8extended``), so both databases run the same statements and get the same rows.
-The statements differ only in the few spots a ``Dialect`` covers (series, timestamps, padding).
+The statements differ only in the few spots a ``Dialect`` covers (series, timestamps, padding,
+picking from a constant list). Lookups are constant lists rather than joins, and each random value
+is computed once in a subquery the planner may not merge (``Dialect.fence``): that is what makes
+the PostgreSQL path fast enough for a million members.
 
 Keys: member number ``n`` (1, 2, ...); order key ``n * 100 + k`` (k = 1..38 for a member's own
 orders, 99 for a walk-in order); line key ``order key * 8 + j``; event key ``n * 1000 + k``.
@@ -76,7 +79,9 @@ class Dialect:
         return f"to_timestamp({epoch_sql})" if self.postgres else f"datetime({epoch_sql}, 'unixepoch')"
 
     def date(self, y, m, d):
-        return f"make_date(CAST({y} AS int), CAST({m} AS int), CAST({d} AS int))" if self.postgres else f"printf('%04d-%02d-%02d', {y}, {m}, {d})"
+        if self.postgres:
+            return f"make_date(CAST({y} AS int), CAST({m} AS int), CAST({d} AS int))"
+        return f"printf('%04d-%02d-%02d', {y}, {m}, {d})"
 
     def pad(self, number_sql, width):
         if self.postgres:
@@ -110,7 +115,6 @@ class Batch:
     utc_offset: int  # seconds east of UTC of the tenant's zone, for shop hours
     as_of_year: int
     now: int
-    walk_ins: bool = True
 
 
 class Generator:
