@@ -259,10 +259,9 @@ class StepRun(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "enrolment", "step"], name="steprun_unique_enrolment_step")
         ]
         indexes = [
+            # No other index on step or campaign: the due-step query's NOT EXISTS is to probe the
+            # unique (tenant, enrolment, step) index whatever the statistics say.
             models.Index(fields=["tenant", "member", "run_at"], name="steprun_touches", condition=Q(touched=True)),
-            # Reports group by campaign; deliberately no index on step alone: a due-step query's
-            # NOT EXISTS must probe the unique (tenant, enrolment, step) index, whatever the statistics say.
-            models.Index(fields=["tenant", "campaign", "status"], name="steprun_campaign_status"),
         ]
 
 

@@ -2,6 +2,8 @@
 from django.dispatch import receiver
 
 from lifecycle.signals import run_finished
+from members.signals import demo_seeded
+from scrm.tenancy import tenant_context
 
 
 @receiver(run_finished, dispatch_uid="campaigns.enrol_after_run")
@@ -9,3 +11,12 @@ def _run_finished(sender, tenant_id, run_id, **kwargs):
     from .tasks import enrol_after_run
 
     enrol_after_run.delay(tenant_id, run_id)
+
+
+@receiver(demo_seeded, dispatch_uid="campaigns.demo")
+def install_demo_content(sender, tenant_id, as_of, **kwargs):
+    """The demo brand ships a working SOP library, with tasks waiting in the guides' lists."""
+    from .demo import install_demo_campaigns
+
+    with tenant_context(tenant_id) as tenant:
+        install_demo_campaigns(tenant, as_of)

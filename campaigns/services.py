@@ -180,9 +180,8 @@ def enrol_members(campaign, members, as_of, window=None):
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {_quoted(Enrolment)} ({columns}) {sql} ON CONFLICT DO NOTHING", params)
         enrolled = cursor.rowcount
-        if enrolled >= ANALYZE_AFTER and connection.vendor == "postgresql":
-            # Fresh statistics before the due-step queries plan over the new rows.
-            cursor.execute(f"ANALYZE {_quoted(Enrolment)}")
+    if enrolled >= ANALYZE_AFTER:
+        _analyze(Enrolment)
     return enrolled
 
 
@@ -351,6 +350,7 @@ def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=BATCH):
     steps = Step.objects.filter(campaign__in=campaigns).select_related(
         "campaign", "coupon_template", "tag"
     ).order_by("campaign_id", "position", "pk")
+    written = 0
     for step in steps:
         # Keyset pagination: each batch starts after the last, so settled rows are not read again.
         after = 0
@@ -360,7 +360,19 @@ def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=BATCH):
                 break
             total.add(run_step_batch(tenant, settings, step, batch, as_of))
             after = batch[-1]
+            written += len(batch)
+            if written >= ANALYZE_AFTER:
+                _analyze(StepRun)
+                written = 0
     return total
+
+
+def _analyze(model):
+    """Fresh planner statistics on PostgreSQL after many new rows, so that the due-step query's
+    NOT EXISTS keeps probing the unique index instead of scanning a table it believes empty."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {_quoted(model)}")
 
 
 def _recipient(channel, member, guide):

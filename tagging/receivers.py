@@ -15,3 +15,15 @@ def refresh_after_lifecycle_run(sender, tenant_id, run_id=None, member_ids=None,
     transaction.on_commit(
         lambda: refresh_automatic_tags.delay(tenant_id, ids, as_of.isoformat() if as_of else None)
     )
+
+
+def install_demo_content(sender, tenant_id, as_of, **kwargs):
+    """The demo brand ships a set of tag groups (both kinds) and the brief's example segments."""
+    from scrm.tenancy import tenant_context
+
+    from .demo import install_demo_tags
+    from .tasks import refresh_automatic_tags
+
+    with tenant_context(tenant_id) as tenant:
+        install_demo_tags(tenant)
+    refresh_automatic_tags.delay(tenant_id, as_of=as_of.isoformat())

@@ -21,7 +21,7 @@ from scrm.services import create_staff, create_tenant
 from scrm.tenancy import tenant_context
 
 from ..models import Member
-from ..signals import activity_recorded, members_changed
+from ..signals import activity_recorded, demo_seeded, members_changed
 from . import catalog, hashing
 from .generator import MAX_MEMBER_NUMBER, MEMBER_PREFIX, Batch, Dialect, Generator
 
@@ -30,6 +30,7 @@ MAX_SEED = 2**40
 BULK_LOAD_MIN_MEMBERS = 100_000
 SIGNAL_CHUNK = 50_000
 BULK_TABLES = ("members_member", "members_order", "members_orderline", "members_event")
+_AFTER_MEMBER_PREFIX = MEMBER_PREFIX[:-1] + chr(ord(MEMBER_PREFIX[-1]) + 1)
 
 
 class DemoError(Exception):
@@ -61,18 +62,16 @@ def login_username(slug, key):
 def demo_logins(tenant):
     """The demo logins that exist in ``tenant`` (with their demo passwords)."""
     wanted = {login_username(tenant.slug, key): (password, role) for key, role, password in catalog.LOGINS}
-    found = Staff.objects.unscoped().filter(tenant=tenant, user__username__in=wanted).values_list("user__username", flat=True)
-    return [Login(username, *wanted[username]) for username in wanted if username in set(found)]
-
-
-def has_demo_members(tenant):
-    return _demo_members(tenant).exists()
+    found = set(
+        Staff.objects.unscoped().filter(tenant=tenant, user__username__in=wanted).values_list("user__username", flat=True)
+    )
+    return [Login(username, *wanted[username]) for username in wanted if username in found]
 
 
 def _demo_members(tenant):
-    # A range on (tenant_id, external_id) uses the unique index whatever the collation.
+    # The range on (tenant_id, external_id) uses the unique index whatever the column's collation.
     return Member.objects.unscoped().filter(
-        tenant=tenant, external_id__gte=MEMBER_PREFIX, external_id__lt=MEMBER_PREFIX[:-1] + chr(ord(MEMBER_PREFIX[-1]) + 1),
+        tenant=tenant, external_id__gte=MEMBER_PREFIX, external_id__lt=_AFTER_MEMBER_PREFIX,
         external_id__startswith=MEMBER_PREFIX,
     )
 
@@ -143,10 +142,11 @@ def seed_demo(*, as_of, slug=DEFAULT_SLUG, members=3000, seed=1, name=catalog.BR
             )
             counts = _generate(batch, stores, guides, bulk_load, timed, log)
         if members and send_signals:
-            member_ids = list(
-                _demo_members(tenant).filter(external_id__gte=f"{MEMBER_PREFIX}{first:08d}").values_list("pk", flat=True)
-            )
+            batch_members = _demo_members(tenant).filter(external_id__gte=f"{MEMBER_PREFIX}{first:08d}")
+            member_ids = list(batch_members.values_list("pk", flat=True))
             transaction.on_commit(lambda: _announce(tenant.pk, member_ids))
+        if send_signals:
+            transaction.on_commit(lambda: demo_seeded.send(sender=Tenant, tenant_id=tenant.pk, as_of=as_of))
 
     return SeedResult(tenant, created_tenant, api_key, logins, counts, timings)
 
@@ -175,12 +175,8 @@ def _stores_and_guides(tenant):
     if existing:
         shares = [1000 // len(existing)] * len(existing)
         shares[0] += 1000 - sum(shares)
-        guide_ids = [
-            list(
-                Staff.objects.filter(role=Staff.Role.GUIDE, active=True, stores=store).order_by("pk").values_list("pk", flat=True)
-            )
-            for store in existing
-        ]
+        guides_of = Staff.objects.filter(role=Staff.Role.GUIDE, active=True).order_by("pk")
+        guide_ids = [list(guides_of.filter(stores=store).values_list("pk", flat=True)) for store in existing]
         stores = [(s.pk, s.code, s.city, share, len(ids)) for s, share, ids in zip(existing, shares, guide_ids)]
         guides = [(idx, slot, pk) for idx, ids in enumerate(guide_ids) for slot, pk in enumerate(ids)]
         return stores, guides, []
@@ -201,9 +197,10 @@ def _create_demo_chain(tenant):
             username, password = fallback_username, None
         return create_staff(tenant, username, password, _person_name(person), role, stores)
 
-    Store.objects.bulk_create(
-        [Store(tenant=tenant, code=code, name=name, city=city, region=region) for code, name, city, region, _g, _s in catalog.STORES]
-    )
+    Store.objects.bulk_create([
+        Store(tenant=tenant, code=code, name=name, city=city, region=region)
+        for code, name, city, region, _guides, _share in catalog.STORES
+    ])
     by_code = {s.code: s for s in Store.objects.all()}
     staff("operator", None, Staff.Role.OPERATOR, [], 1)
     stores, guides = [], []
@@ -234,10 +231,10 @@ def _generate(batch, stores, guides, bulk_load, timed, log):
     dialect = Dialect(connection.vendor)
     generator = Generator(dialect, batch)
     members = batch.last - batch.first + 1
+    if not dialect.postgres:
+        connection.ensure_connection()
+        hashing.register(connection.connection)
     with connection.cursor() as cursor:
-        if not dialect.postgres:
-            connection.ensure_connection()
-            hashing.register(connection.connection)
         generator.set_stores(stores, guides)
         generator.create_temp_tables(cursor)
         first_member_id = _reserve_member_ids(cursor, dialect, members)

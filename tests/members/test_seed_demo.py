@@ -125,7 +125,9 @@ def test_members_live_through_every_lifecycle_story():
 
     never = members.count() - len(histories)
     one_off = [h for h in histories.values() if len(h) == 1]
-    regulars = [h for h in histories.values() if sum(1 for t in h if t > as_of - 365 * day) >= 3 and h[-1] > as_of - 60 * day]
+    regulars = [
+        h for h in histories.values() if sum(1 for t in h if t > as_of - 365 * day) >= 3 and h[-1] > as_of - 60 * day
+    ]
     drifting = [h for h in histories.values() if as_of - 179 * day <= h[-1] <= as_of - 60 * day]
     gone = [h for h in histories.values() if h[-1] < as_of - 180 * day]
     won_back = [
@@ -306,7 +308,8 @@ def test_the_demo_logins_work_and_the_guide_owns_members_of_the_first_store():
     assert owned.exists() and not owned.exclude(home_store__code="SH01").exists()
     assert ApiKey.objects.unscoped().get(tenant=tenant).matches(result.api_key)
     assert Staff.objects.unscoped().filter(tenant=tenant, role=Staff.Role.STORE_MANAGER).count() == 10
-    guides_per_store = Staff.objects.unscoped().filter(tenant=tenant, role=Staff.Role.GUIDE).values("stores").annotate(n=Count("pk"))
+    guides = Staff.objects.unscoped().filter(tenant=tenant, role=Staff.Role.GUIDE)
+    guides_per_store = guides.values("stores").annotate(n=Count("pk"))
     assert {row["n"] for row in guides_per_store} == {2, 3}
 
 
