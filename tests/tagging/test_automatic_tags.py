@@ -136,7 +136,7 @@ def test_the_demo_tags_install_both_kinds_and_tag_members(brand):
     add_members(brand, [
         {"external_id": "NEW", "joined_at": AS_OF - timedelta(days=3), "birthday": AS_OF.date().replace(year=1990),
          "source_channel": "parcel_card", "home_store": brand.store},
-        {"external_id": "BUYER", "source_channel": "store_qr"},
+        {"external_id": "BUYER", "source_channel": "store_qr", "home_store": brand.store2},
     ])
     add_orders(brand, [
         {"external_id": f"B{i}", "member_external_id": "BUYER", "total": Decimal("350.00"), "store": brand.store2,
