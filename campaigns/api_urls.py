@@ -1,3 +1,4 @@
+from . import livecode_api, report_api, survey_api
 from .api import CampaignViewSet, GuideTaskViewSet, MessageViewSet
 
 
@@ -5,3 +6,6 @@ def register(router):
     router.register("campaigns", CampaignViewSet, basename="campaign")
     router.register("guide-tasks", GuideTaskViewSet, basename="guidetask")
     router.register("messages", MessageViewSet, basename="message")
+    livecode_api.register(router)
+    survey_api.register(router)
+    report_api.register(router)

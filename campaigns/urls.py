@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -15,4 +15,7 @@ urlpatterns = [
     path("outbox/", views.outbox, name="outbox"),
     path("outbox/<int:pk>/retry/", views.message_retry, name="message_retry"),
     path("settings/", views.outreach_settings, name="settings"),
+    path("", include("campaigns.livecode_urls")),
+    path("", include("campaigns.survey_urls")),
+    path("", include("campaigns.report_urls")),
 ]

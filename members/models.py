@@ -66,6 +66,7 @@ class Member(TenantOwned):
     owner_guide = models.ForeignKey(
         Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("guide")
     )
+    wecom_external_userid = models.CharField(_("WeCom external user id"), max_length=64, null=True, blank=True)
     contact_status = models.CharField(
         _("contact status"), max_length=24, choices=ContactStatus.choices, default=ContactStatus.ACTIVE
     )
@@ -80,6 +81,7 @@ class Member(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "external_id"], name="member_external_id_unique"),
             models.UniqueConstraint(fields=["tenant", "mobile"], name="member_mobile_unique"),
+            models.UniqueConstraint(fields=["tenant", "wecom_external_userid"], name="member_wecom_unique"),
         ]
         indexes = [
             models.Index(fields=["tenant", "home_store"], name="member_tenant_store"),

@@ -30,6 +30,9 @@ urlpatterns = [
     path("coupons/", include("coupons.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("guide/", include("campaigns.guide_urls")),
+    path("hooks/wecom/", include("campaigns.wecom.urls")),
+    path("j/", include("campaigns.landing_urls")),
+    path("s/", include("campaigns.survey_public_urls")),
     path("imports/", include("members.import_urls")),
 ]
 

@@ -73,6 +73,8 @@ class Trigger(models.TextChoices):
     TIER_EXPIRING = "tier_expiring", _("The tier expires within N days")
     NO_PURCHASE = "no_purchase", _("No purchase for N days")
     CONTACT_DELETED = "contact_deleted", _("Deleted their guide")
+    LIVE_CODE_JOINED = "live_code_joined", _("Joined through a live code")
+    SURVEY_COMPLETED = "survey_completed", _("Completed a survey")
     SCHEDULE = "schedule", _("On a schedule, over the audience")
 
 
@@ -101,6 +103,10 @@ class Campaign(TenantOwned):
     trigger = models.CharField(_("trigger"), max_length=20, choices=Trigger.choices)
     trigger_stage = models.CharField(_("stage"), max_length=12, choices=Stage.choices, blank=True)
     trigger_days = models.PositiveIntegerField(_("days (N)"), null=True, blank=True)
+    trigger_live_code = models.ForeignKey(
+        "campaigns.LiveCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("live code"), help_text=_("Empty: a join through any live code."),
+    )
     schedule = models.CharField(_("schedule"), max_length=8, choices=Schedule.choices, blank=True)
     schedule_day = models.PositiveSmallIntegerField(
         _("day"), null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(31)],
@@ -144,6 +150,7 @@ class Action(models.TextChoices):
     COUPON = "coupon", _("Issue a coupon")
     ADD_TAG = "add_tag", _("Add a tag")
     REMOVE_TAG = "remove_tag", _("Remove a tag")
+    SURVEY = "survey", _("Send a survey")
 
 
 TOUCH_ACTIONS = (Action.GUIDE_TASK, Action.MESSAGE)

@@ -1,0 +1,7 @@
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("campaigns", "0004_wecom")]
+
+    operations = []

@@ -1,0 +1,3 @@
+"""Surveys sent by campaign steps (e.g. the farewell survey for churned members)."""
+
+__all__ = []
