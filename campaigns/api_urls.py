@@ -1,4 +1,4 @@
-from . import livecode_api, report_api, survey_api
+from . import acquisition_api, livecode_api, report_api, survey_api
 from .api import CampaignViewSet, GuideTaskViewSet, MessageViewSet
 
 
@@ -9,3 +9,4 @@ def register(router):
     livecode_api.register(router)
     survey_api.register(router)
     report_api.register(router)
+    acquisition_api.register(router)

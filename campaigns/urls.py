@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("campaigns.livecode_urls")),
     path("", include("campaigns.survey_urls")),
     path("", include("campaigns.report_urls")),
+    path("", include("campaigns.acquisition_urls")),
 ]

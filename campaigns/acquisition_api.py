@@ -1,0 +1,5 @@
+"""API registrations of this area (see api_urls.register)."""
+
+
+def register(router):
+    pass
