@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from . import acquisition_views as views
+
+urlpatterns = [
+    path("acquisition/", views.acquisition, name="acquisition"),
+    path("acquisition/live-codes/<int:pk>/", views.live_code_results, name="acquisition_live_code"),
+    path("churn-alerts/", views.churn_alerts, name="churn_alerts"),
+    path("churn-alerts/hand-to-campaign/", views.hand_to_campaign, name="churn_alerts_hand"),
+]

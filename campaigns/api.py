@@ -1,12 +1,12 @@
 """Campaigns, guide tasks and the outbox over the API: thin, the services do the work."""
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from scrm.api import TenantViewSetMixin
-from scrm.auth import IsTenantStaff
+from scrm.api import INVALID_RESPONSE, TenantModelViewSet, TenantViewSetMixin
+from scrm.auth import CanManageSettings, IsTenantStaff
 
 from . import delivery, services
 from .filters import CampaignFilterSet, GuideTaskFilterSet, MessageFilterSet
@@ -26,15 +26,82 @@ class _ReadOnly(TenantViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     pass
 
 
-class CampaignViewSet(_ReadOnly):
-    """Campaigns with their steps (built on the dashboard)."""
+def _invalid(error):
+    return exceptions.ValidationError(error.errors)
+
+
+CREATE_EXAMPLE = OpenApiExample("A welcome campaign with two steps", request_only=True, value={
+    "name": "新客欢迎", "trigger": "stage_entered", "trigger_stage": "introduction", "audience_stores": [3],
+    "exit_on_purchase": True, "variants": [{"key": "A", "weight": 50, "label": "¥30"}, {"key": "B", "weight": 40}],
+    "control_pct": 10,
+    "steps": [
+        {"delay_days": 0, "action": "guide_task", "script": "{name}您好，送您{coupon}：{coupon_code}",
+         "coupon_template": 7, "due_hours": 48},
+        {"delay_days": 3, "action": "message", "channel": "sms", "script": "{name}，新品到店", "variant": "B",
+         "promotional": True},
+    ],
+})
+
+
+@extend_schema_view(
+    create=extend_schema(examples=[CREATE_EXAMPLE], responses={201: CampaignSerializer, 400: INVALID_RESPONSE}),
+    partial_update=extend_schema(responses={200: CampaignSerializer, 400: INVALID_RESPONSE}),
+    update=extend_schema(responses={200: CampaignSerializer, 400: INVALID_RESPONSE}),
+)
+class CampaignViewSet(TenantModelViewSet):
+    """Campaigns with their steps: owners, operators and API keys create and change them, with the
+    dashboard builder's rules; status changes are the activate, pause and end actions."""
 
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilterSet
+    permission_classes = [CanManageSettings]
     queryset = Campaign.objects.unscoped().none()
 
     def get_queryset(self):
         return Campaign.objects.prefetch_related("steps").order_by("-created_at", "-pk")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "tenant": self.tenant}
+
+    def _save(self, serializer, campaign=None):
+        data = dict(serializer.validated_data)
+        steps = data.pop("steps", None)
+        try:
+            saved = services.save_campaign(self.tenant, data, steps, campaign=campaign, staff=self.staff)
+        except services.CampaignError as exc:
+            raise _invalid(exc) from None
+        serializer.instance = self.get_queryset().get(pk=saved.pk)
+
+    def perform_create(self, serializer):
+        self._save(serializer)
+
+    def perform_update(self, serializer):
+        self._save(serializer, serializer.instance)
+
+    def _status(self, status):
+        try:
+            campaign = services.change_status(self.get_object(), status, timezone.now())
+        except services.CampaignError as exc:
+            raise _invalid(exc) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=campaign.pk)).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 400: INVALID_RESPONSE})
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        """Start (or resume) the campaign: members are enrolled and its steps run. Needs at least one step."""
+        return self._status(Campaign.Status.ACTIVE)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 400: INVALID_RESPONSE})
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        """Stop enrolling and running steps until the campaign is activated again."""
+        return self._status(Campaign.Status.PAUSED)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 400: INVALID_RESPONSE})
+    @action(detail=True, methods=["post"])
+    def end(self, request, pk=None):
+        """End the campaign for good; its results stay."""
+        return self._status(Campaign.Status.ENDED)
 
 
 class GuideTaskViewSet(_ReadOnly):

@@ -16,11 +16,9 @@ import logging
 import smtplib
 import socket
 import urllib.error
-import urllib.parse
 import urllib.request
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -148,47 +146,22 @@ class SmsSender(Sender):
 
 
 class WeComSender(Sender):
-    """企业微信 external contact: get an access token with the corp id and the customer-contact
-    secret (cached until it expires), then add_msg_template for one external user, sent by the
-    member's guide. errcode -1 (busy) is transient; an expired token is fetched again once."""
-
-    TOKEN_ERRORS = (40014, 42001)
-
-    def _token(self, settings, fresh=False):
-        key = f"wecom-token:{settings.tenant_id}:{settings.wecom_corp_id}"
-        token = None if fresh else cache.get(key)
-        if token:
-            return token
-        query = urllib.parse.urlencode({"corpid": settings.wecom_corp_id, "corpsecret": settings.wecom_secret})
-        status, payload = _http("GET", f"{settings.wecom_api_base.rstrip('/')}/cgi-bin/gettoken?{query}")
-        _raise_for_status(status, payload, "wecom gettoken")
-        if not isinstance(payload, dict) or payload.get("errcode") != 0:
-            errcode = payload.get("errcode") if isinstance(payload, dict) else None
-            raise SendError(f"wecom gettoken: {str(payload)[:300]}", transient=errcode == -1)
-        cache.set(key, payload["access_token"], max(int(payload.get("expires_in", 7200)) - 300, 60))
-        return payload["access_token"]
+    """企业微信 external contact: add_msg_template for one external user, sent by the member's guide,
+    through the brand's WeCom client (shared cached token, renewed once when WeCom says it expired).
+    Busy and rate-limit answers are transient."""
 
     def send(self, message, settings):
+        from .wecom.client import WeComClient, WeComError
+
         if not (settings.wecom_corp_id and settings.wecom_secret):
             raise SendError(_("WeCom corp id and secret are not set."), transient=False)
-        body = json.dumps({
-            "chat_type": "single", "external_userid": [message.recipient], "sender": message.sender_ref,
-            "text": {"content": message.body},
-        }, ensure_ascii=False).encode()
-        for fresh in (False, True):
-            token = self._token(settings, fresh=fresh)
-            url = f"{settings.wecom_api_base.rstrip('/')}/cgi-bin/externalcontact/add_msg_template?access_token={token}"
-            status, payload = _http("POST", url, body, {"Content-Type": "application/json"})
-            _raise_for_status(status, payload, "wecom add_msg_template")
-            errcode = payload.get("errcode") if isinstance(payload, dict) else None
-            if errcode in self.TOKEN_ERRORS and not fresh:
-                continue
-            if errcode != 0:
-                raise SendError(f"wecom add_msg_template: {str(payload)[:300]}", transient=errcode == -1)
-            if payload.get("fail_list"):
-                raise SendError(f"wecom: not sent to {payload['fail_list']}", transient=False)
-            return str(payload.get("msgid", ""))
-        raise SendError("wecom: access token refused", transient=True)
+        try:
+            sent = WeComClient(settings).add_msg_template(message.sender_ref, [message.recipient], message.body)
+        except WeComError as exc:
+            raise SendError(str(exc)[:500], transient=exc.transient) from None
+        if sent["fail_list"]:
+            raise SendError(f"wecom: not sent to {sent['fail_list']}", transient=False)
+        return str(sent["msgid"])
 
 
 SENDERS = {

@@ -12,7 +12,7 @@ from coupons.models import CouponTemplate
 from lifecycle.models import LifecycleRun
 
 from . import services
-from .models import Campaign, Step
+from .models import Campaign, Question, Step, Survey
 
 COUPONS = {
     "new": {"name": "新客礼包 ¥66 无门槛券", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("66.00"), "valid_days": 90},
@@ -22,6 +22,23 @@ COUPONS = {
     "recall_a": {"name": "召回 A ¥30 无门槛券", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("30.00"), "valid_days": 14},
     "recall_b": {"name": "召回 B ¥50 券（满 200 可用）", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("50.00"),
                  "threshold": Decimal("200.00"), "valid_days": 14},
+    "survey_gift": {"name": "问卷答谢 ¥20 无门槛券", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("20.00"),
+                    "valid_days": 30},
+}
+
+SURVEYS = {
+    "farewell": {
+        "name": "流失客户告别问卷",
+        "intro": "好久不见！占用您 1 分钟，告诉我们哪里做得不够好。提交后送您一张 ¥20 无门槛券，感谢您的建议。",
+        "thanks": "谢谢您的反馈！¥20 无门槛券已放入您的会员账户，30 天内到店或小程序均可使用。",
+        "questions": [
+            ("您最近较少光顾的主要原因是？", "single", True,
+             ["款式不合心意", "价格偏高", "尺码不合适", "导购服务体验不好", "已在其他品牌购买", "其他"]),
+            ("您希望我们在哪些方面改进？", "multiple", True,
+             ["更多新款", "更优惠的价格", "更完整的尺码", "更好的导购服务", "更方便的线上购买"]),
+            ("还有什么想对我们说的？", "text", False, []),
+        ],
+    },
 }
 
 
@@ -60,6 +77,11 @@ LIBRARY = [
     }, [
         _message(0, "【回归礼】{name}，送您 ¥30 无门槛券 {coupon_code}，14 天内有效。", "sms", "recall_a", variant="A"),
         _message(0, "【回归礼】{name}，送您满 200 减 50 券 {coupon_code}，14 天内有效。", "sms", "recall_b", variant="B"),
+        {"delay_days": 14, "action": "survey", "channel": "sms", "survey": "farewell", "coupon": None,
+         "script": "{name}您好，占用您 1 分钟告诉我们哪里做得不够好，提交即送 ¥20 无门槛券：{survey_link}"},
+    ]),
+    ("告别问卷答谢礼券", {"trigger": "survey_completed", "trigger_survey": "farewell"}, [
+        {"delay_days": 0, "action": "coupon", "coupon": "survey_gift"},
     ]),
     ("优惠券 7 天内到期提醒", {"trigger": "coupon_expiring", "trigger_days": 7, "reentry_days": 30}, [
         _message(0, "{name}，您的优惠券即将到期，别忘了使用哦。"),
@@ -75,10 +97,27 @@ def _template(key):
     return template
 
 
+def _survey(tenant, key):
+    fields = dict(SURVEYS[key])
+    questions = fields.pop("questions")
+    survey, created = Survey.objects.get_or_create(
+        name=fields.pop("name"), defaults={"tenant": tenant, "status": Survey.Status.OPEN, **fields}
+    )
+    if created:
+        Question.objects.bulk_create([
+            Question(tenant=tenant, survey=survey, position=position, text=text, kind=kind, required=required,
+                     choices=choices)
+            for position, (text, kind, required, choices) in enumerate(questions)
+        ])
+    return survey
+
+
 @transaction.atomic
 def _create(tenant):
     made = []
     for name, fields, steps in LIBRARY:
+        if "trigger_survey" in fields:
+            fields = {**fields, "trigger_survey": _survey(tenant, fields["trigger_survey"])}
         campaign, created = Campaign.objects.get_or_create(
             name=name, defaults={"tenant": tenant, "status": Campaign.Status.ACTIVE, **fields}
         )
@@ -86,6 +125,8 @@ def _create(tenant):
             for position, step in enumerate(steps):
                 step = dict(step)
                 coupon = step.pop("coupon")
+                if "survey" in step:
+                    step["survey"] = _survey(tenant, step["survey"])
                 Step.objects.create(
                     tenant=tenant, campaign=campaign, position=position,
                     coupon_template=_template(coupon) if coupon else None, **step,

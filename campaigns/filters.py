@@ -4,9 +4,11 @@ from .models import Campaign, GuideTask, Message
 
 
 class CampaignFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+
     class Meta:
         model = Campaign
-        fields = ["status", "trigger"]
+        fields = ["status", "trigger", "q"]
 
 
 class GuideTaskFilterSet(django_filters.FilterSet):

@@ -9,7 +9,7 @@ from lifecycle.models import Stage
 from scrm.models import Staff, Store
 from tagging.models import Segment, Tag
 
-from .models import DAYS_TRIGGERS, Action, Campaign, OutreachSettings, Schedule, Step, Trigger
+from .models import DAYS_TRIGGERS, Action, Campaign, OutreachSettings, Schedule, Step, Survey, Trigger
 from .services import CONTROL, script_errors
 
 
@@ -27,11 +27,13 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ["name", "description", "status", "trigger", "trigger_stage", "trigger_days", "schedule",
-                  "schedule_day", "segment", "reentry_days", "exit_on_purchase", "exit_on_reply", "control_pct"]
+                  "schedule_day", "segment", "reentry_days", "exit_on_purchase", "exit_on_reply", "control_pct",
+                  "trigger_survey"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["segment"].queryset = Segment.objects.all()
+        self.fields["trigger_survey"].queryset = Survey.objects.all()
         if self.instance.pk:
             self.initial.setdefault("audience_stages", self.instance.audience_stages)
             self.initial.setdefault("audience_tags", self.instance.audience_tags)
@@ -92,13 +94,15 @@ class StepForm(forms.ModelForm):
     class Meta:
         model = Step
         fields = ["delay_days", "action", "variant", "channel", "script", "coupon_template", "tag", "due_hours",
-                  "promotional", "skip_if_bought"]
+                  "promotional", "skip_if_bought", "survey"]
         widgets = {"script": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["coupon_template"].queryset = CouponTemplate.objects.filter(active=True)
         self.fields["tag"].queryset = Tag.objects.filter(group__kind="manual").select_related("group")
+        self.fields["survey"].queryset = Survey.objects.all()
+        self.fields["survey"].help_text = _("Put {survey_link} in the script where the member's link goes.")
 
     def clean(self):
         data = super().clean()
@@ -113,6 +117,10 @@ class StepForm(forms.ModelForm):
             self.add_error("coupon_template", _("Choose the coupon to issue."))
         if action in (Action.ADD_TAG, Action.REMOVE_TAG) and not data.get("tag"):
             self.add_error("tag", _("Choose the tag."))
+        if action == Action.SURVEY and not data.get("channel"):
+            self.add_error("channel", _("A survey is sent through a channel."))
+        if not data.get("survey") and (action == Action.SURVEY or "{survey_link}" in (data.get("script") or "")):
+            self.add_error("survey", _("Choose the survey the link opens."))
         return data
 
 
@@ -152,8 +160,10 @@ class OutreachSettingsForm(forms.ModelForm):
     class Meta:
         model = OutreachSettings
         fields = ["max_touches", "per_days", "quiet_start", "quiet_end", "dont_disturb_days", "attribution_days",
+                  "commission_rate",
                   "webhook_url", "webhook_secret", "email_from", "sms_url", "sms_account", "sms_secret",
-                  "sms_signature", "wecom_api_base", "wecom_corp_id", "wecom_secret"]
+                  "sms_signature", "wecom_api_base", "wecom_corp_id", "wecom_secret", "wecom_callback_token",
+                  "wecom_aes_key"]
         widgets = {
             "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "quiet_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
@@ -163,6 +173,8 @@ class OutreachSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._stored = {name: getattr(self.instance, name) for name in OutreachSettings.SECRET_FIELDS}
+        self._stored_rate = self.instance.commission_rate
+        self.fields["commission_rate"].required = False
         for name in OutreachSettings.SECRET_FIELDS:
             if self._stored[name]:
                 self.fields[name].help_text = _("A secret is stored. Leave blank to keep it.")
@@ -172,6 +184,8 @@ class OutreachSettingsForm(forms.ModelForm):
         for name in OutreachSettings.SECRET_FIELDS:
             if not data.get(name):
                 data[name] = self._stored[name]
+        if data.get("commission_rate") is None:
+            data["commission_rate"] = self._stored_rate
         return data
 
 

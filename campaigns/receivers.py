@@ -20,3 +20,12 @@ def install_demo_content(sender, tenant_id, as_of, **kwargs):
 
     with tenant_context(tenant_id) as tenant:
         install_demo_campaigns(tenant, as_of)
+
+
+@receiver(demo_seeded, dispatch_uid="campaigns.demo_acquisition")
+def install_demo_acquisition(sender, tenant_id, as_of, **kwargs):
+    """The demo brand's live codes come with joins, landing views and a few deletions to report on."""
+    from .demo_acquisition import install_demo_acquisition
+
+    with tenant_context(tenant_id) as tenant:
+        install_demo_acquisition(tenant, as_of)

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from . import report_views
+
+urlpatterns = [
+    path("performance/", report_views.performance, name="performance"),
+    path("<int:pk>/over-time/", report_views.campaign_over_time, name="over_time"),
+]

@@ -7,4 +7,9 @@ BEAT_SCHEDULE = {
         # Daily enrolments are claimed once per brand and local day; steps and deliveries run each tick.
         "schedule": crontab(minute="*/5"),
     },
+    "campaigns-churn-alerts": {
+        "task": "campaigns.tasks.check_churn_alerts",
+        # Early morning in China (01:10 UTC): the previous local day is complete in every brand's zone there.
+        "schedule": crontab(hour=1, minute=10),
+    },
 }

@@ -10,12 +10,15 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import (
-    Case, CharField, Count, DateTimeField, Exists, F, IntegerField, Max, OuterRef, Q, Value, When,
+    Case, CharField, Count, DateTimeField, Exists, F, Func, IntegerField, Max, OuterRef, Q, Subquery, Value, When,
 )
-from django.db.models.functions import Mod
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Concat, Length, Mod, NullIf, Substr
 from django.utils.translation import gettext as _
 
 from coupons.models import Coupon
@@ -31,13 +34,18 @@ from .models import (
     RUN_TRIGGERS, Action, Campaign, Channel, Enrolment, GuideTask, Message, OutreachSettings, Schedule, Step,
     StepRun, Trigger,
 )
+from .surveys import step_script, survey_link
 
 BATCH = 1000
+# Enrolments per step batch: each batch is a handful of set-based statements in one transaction.
+STEP_BATCH = 5000
 ANALYZE_AFTER = 10_000
 CONTROL = "control"
 # A step held (contact limit) for longer than this after it fell due is skipped, not sent late.
 HOLD_LIMIT = timedelta(days=14)
-SCRIPT_VARIABLES = ("name", "coupon_code", "coupon", "favourite_category", "guide", "store")
+SCRIPT_VARIABLES = ("name", "coupon_code", "coupon", "favourite_category", "guide", "store", "survey_link")
+# Steps that send their text through the step's channel.
+SENDING_ACTIONS = (Action.MESSAGE, Action.SURVEY)
 _VARIABLE = re.compile(r"\{(\w+)\}")
 
 
@@ -266,7 +274,11 @@ def enrol_daily(tenant, as_of):
     The day is claimed with a conditional UPDATE, so a second call the same day enrols nobody."""
     today = local_day(tenant, as_of)
     enrolled = {}
-    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE).exclude(trigger__in=RUN_TRIGGERS)
+    # A live-code join (campaigns.acquisition) or an answered survey (campaigns.surveys) enrols its
+    # member at once; nothing to add daily.
+    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE).exclude(
+        trigger__in=(*RUN_TRIGGERS, Trigger.LIVE_CODE_JOINED, Trigger.SURVEY_COMPLETED)
+    )
     for campaign in campaigns.select_related("tenant", "segment"):
         if campaign.trigger == Trigger.SCHEDULE and not schedule_due(campaign, today):
             continue
@@ -301,6 +313,112 @@ def leave_on_outcome(tenant, as_of):
             status=GuideTask.Status.OPEN, enrolment__status=Enrolment.Status.LEFT,
         ).update(status=GuideTask.Status.SKIPPED, skip_reason=_("The member left the campaign."), done_at=as_of)
     return left
+
+
+# ---------------------------------------------------------------- building campaigns
+
+STEP_FIELDS = ("delay_days", "action", "variant", "promotional", "skip_if_bought", "script", "channel",
+               "coupon_template", "tag", "survey", "due_hours")
+# What the runs of a step depend on: once it ran for someone, these stay as they were.
+RUN_BOUND_FIELDS = ("action", "delay_days", "variant")
+STATUS_FROM = {
+    Campaign.Status.ACTIVE: (Campaign.Status.DRAFT, Campaign.Status.PAUSED),
+    Campaign.Status.PAUSED: (Campaign.Status.ACTIVE,),
+    Campaign.Status.ENDED: (Campaign.Status.DRAFT, Campaign.Status.ACTIVE, Campaign.Status.PAUSED),
+}
+
+
+def _plain_variants(variants):
+    return [{"key": v["key"], "weight": int(v["weight"]), "label": v.get("label", "")} for v in variants or []]
+
+
+@transaction.atomic
+def save_campaign(tenant, fields, steps=None, campaign=None, staff=None):
+    """Create a campaign, or change one. ``steps`` (field dicts in order), when given, replaces the
+    steps: one with an ``id`` keeps that step, one without adds one, a step left out is deleted;
+    each is given whole (a field left out takes its default).
+
+    Nothing that existing runs depend on changes: a step that ran for someone is not deleted and
+    keeps its action, day and variant; the variants and control are fixed once members are
+    enrolled; an ended campaign does not change. Raises CampaignError keyed by field path."""
+    fields = dict(fields)
+    if "variants" in fields:
+        fields["variants"] = _plain_variants(fields["variants"])
+    if campaign is None:
+        campaign = Campaign(tenant=tenant, created_by=staff)
+    else:
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status == Campaign.Status.ENDED:
+            raise CampaignError({"status": [_("An ended campaign cannot be changed.")]})
+        changed = [
+            name for name in ("variants", "control_pct") if name in fields and fields[name] != getattr(campaign, name)
+        ]
+        if changed and Enrolment.objects.filter(campaign_id=campaign.pk).exists():
+            message = _("Members are enrolled: the experiment's split cannot change.")
+            raise CampaignError({name: [message] for name in changed})
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.save()
+    if steps is not None:
+        _replace_steps(campaign, steps)
+    return campaign
+
+
+def _replace_steps(campaign, steps):
+    # Locking the steps makes a step batch that is writing runs for one of them finish first (or
+    # wait), so a step is never deleted under a run being written.
+    existing = {step.pk: step for step in Step.objects.select_for_update().filter(campaign_id=campaign.pk)}
+    ran = set(StepRun.objects.filter(step_id__in=list(existing)).values_list("step_id", flat=True).distinct())
+    defaults = {name: Step._meta.get_field(name).get_default() for name in STEP_FIELDS}
+    errors, kept = {}, set()
+    for index, data in enumerate(steps):
+        pk = data.get("id")
+        if pk is None:
+            continue
+        if pk not in existing or pk in kept:
+            errors[f"steps[{index}].id"] = [
+                _("There is no step %(id)s in this campaign, or it is listed twice.") % {"id": pk}
+            ]
+            continue
+        kept.add(pk)
+        if pk in ran:
+            for name in RUN_BOUND_FIELDS:
+                if data.get(name, defaults[name]) != getattr(existing[pk], name):
+                    errors[f"steps[{index}].{name}"] = [_(
+                        "This step already ran for members, so its action, day and variant stay; add a new step instead."
+                    )]
+    gone = sorted(set(existing) - kept)
+    for pk in gone:
+        if pk in ran:
+            errors.setdefault("steps", []).append(
+                _("Step %(id)s already ran for members and cannot be deleted; end the campaign instead.") % {"id": pk}
+            )
+    if errors:
+        raise CampaignError(errors)
+    Step.objects.filter(pk__in=gone).delete()
+    for position, data in enumerate(steps):
+        step = existing[data["id"]] if data.get("id") else Step(tenant=campaign.tenant, campaign=campaign)
+        for name in STEP_FIELDS:
+            setattr(step, name, data.get(name, defaults[name]))
+        step.position = position
+        step.save()
+
+
+def change_status(campaign, status, as_of):
+    """Activate (a draft or paused campaign with steps), pause (an active one) or end (for good).
+    A conditional UPDATE, so two clicks at once change it once. Returns the campaign as stored."""
+    with transaction.atomic():
+        if status == Campaign.Status.ACTIVE and not Step.objects.filter(campaign_id=campaign.pk).exists():
+            raise CampaignError({"steps": [_("Add a step before starting the campaign.")]})
+        changed = Campaign.objects.filter(pk=campaign.pk, status__in=STATUS_FROM[status]).update(
+            status=status, updated_at=as_of
+        )
+    campaign.refresh_from_db()
+    if not changed and campaign.status != status:
+        raise CampaignError({"status": [_("A campaign that is %(now)s cannot become %(new)s.") % {
+            "now": campaign.get_status_display(), "new": Campaign.Status(status).label,
+        }]})
+    return campaign
 
 
 # ---------------------------------------------------------------- steps
@@ -338,7 +456,7 @@ def due_enrolments(step, as_of):
     return due.exclude(Exists(settled)).order_by("pk")
 
 
-def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=BATCH):
+def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=STEP_BATCH):
     """Run every due step of the active campaigns, batch by batch. Returns a StepResult; the
     messages it queued are delivered by the outbox (``delivery.deliver_due``)."""
     leave_on_outcome(tenant, as_of)
@@ -361,9 +479,9 @@ def run_due_steps(tenant, as_of, campaign_ids=None, batch_size=BATCH):
             total.add(run_step_batch(tenant, settings, step, batch, as_of))
             after = batch[-1]
             written += len(batch)
-            if written >= ANALYZE_AFTER:
+            # Once per call is enough: the planner only goes wrong while it believes the table empty.
+            if written >= ANALYZE_AFTER > written - len(batch):
                 _analyze(StepRun)
-                written = 0
     return total
 
 
@@ -389,24 +507,165 @@ def _recipient(channel, member, guide):
 def _touch_counts(settings, member_ids, as_of):
     since = as_of - timedelta(days=settings.per_days)
     return Counter(dict(
-        StepRun.objects.filter(member_id__in=member_ids, touched=True, run_at__gt=since, run_at__lte=as_of)
+        StepRun.objects.filter(member_id__in=_ids(member_ids), touched=True, run_at__gt=since, run_at__lte=as_of)
         .values("member_id").annotate(n=Count("pk")).values_list("member_id", "n")
     ))
+
+
+def _ids(ids):
+    """A batch's ids for ``__in``: on PostgreSQL one array parameter, because building and sending
+    a 5,000-item IN list costs more than running the statement."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
+    return list(ids)
+
+
+class _Due(NamedTuple):
+    """What a step batch needs to know about one enrolment, read in one query."""
+
+    pk: int
+    tenant_id: int
+    member_id: int
+    window: str
+    enrolled_at: datetime
+    guide_id: int | None
+    recipient: str
+
+
+def _recipient_expression(channel):
+    """The member's address for ``channel`` in SQL, over enrolments ('' when there is none)."""
+    if channel == Channel.SMS:
+        return Coalesce(F("member__mobile"), Value(""))
+    if channel == Channel.EMAIL:
+        return Coalesce(KT("member__attributes__email"), Value(""))
+    if channel == Channel.WECOM:
+        return Case(
+            When(Q(member__owner_guide__wecom_userid__gt=""),
+                 then=Coalesce(KT("member__attributes__wecom_external_userid"), Value(""))),
+            default=Value(""), output_field=CharField(),
+        )
+    return F("member__external_id")
+
+
+def _due_rows(step, enrolment_ids):
+    rows = Enrolment.objects.filter(pk__in=_ids(enrolment_ids), status=Enrolment.Status.ACTIVE).annotate(
+        due_recipient=_recipient_expression(step.channel) if step.action in SENDING_ACTIONS else Value("")
+    )
+    return [_Due(*row) for row in rows.order_by("pk").values_list(
+        "pk", "tenant_id", "member_id", "window", "enrolled_at", "member__owner_guide_id", "due_recipient"
+    )]
+
+
+def _insert_select(model, rows, values):
+    """``INSERT INTO <model> … SELECT … ON CONFLICT DO NOTHING``: one row of ``model`` per row of the
+    queryset ``rows``. ``values`` maps column names (attnames) to expressions over ``rows`` or plain
+    values; columns not named take their field's default. Returns how many rows were inserted."""
+    annotations, columns = {}, []
+    for model_field in model._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        value = values.get(model_field.attname, model_field.get_default())
+        target = model_field.target_field if model_field.is_relation else model_field
+        if value is None:
+            value = Cast(Value(None), output_field=target)
+        elif not hasattr(value, "resolve_expression"):
+            value = Value(value, output_field=target)
+        annotations[f"i_{model_field.attname}"] = value
+        columns.append(connection.ops.quote_name(model_field.column))
+    sql, params = rows.order_by().annotate(**annotations).values(*annotations).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {_quoted(model)} ({', '.join(columns)}) {sql} ON CONFLICT DO NOTHING", params)
+        return cursor.rowcount
+
+
+class _Join(Func):
+    """Flat ``a || b || c`` of parts that are never NULL: Django's Concat nests a COALESCE pair per
+    part, deeper than SQLite's parser allows for a long script."""
+
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = CharField()
+
+
+def _text(value):
+    return Value(str(value), output_field=CharField())
+
+
+def _script_expression(tenant, step):
+    """The step's script with its variables filled in SQL, over enrolments: the same text as
+    ``render_script`` with ``_values_for`` gives, for every member of a batch in one statement."""
+    coupons = Coupon.objects.filter(issue_key=Concat(
+        _text(f"campaign:{step.campaign_id}:step:{step.pk}:"), OuterRef("window"), _text(":"),
+        Cast(OuterRef("member_id"), output_field=CharField()), output_field=CharField(),
+    ))
+    # coupons.models.format_code, in SQL: ABCDE-FGHJK.
+    code = Subquery(coupons.annotate(code_length=Length("code")).annotate(display=Case(
+        When(Q(code_length__gt=6), then=Concat(
+            Substr("code", 1, F("code_length") / 2), _text("-"), Substr("code", F("code_length") / 2 + 1),
+        )),
+        default=F("code"), output_field=CharField(),
+    )).values("display")[:1]) if step.coupon_template_id else None
+    variables = {
+        "name": Coalesce(NullIf(F("member__name"), _text("")), _text(_("customer"))),
+        "coupon_code": Coalesce(code, _text("")) if code is not None else _text(""),
+        "coupon": Case(When(Exists(coupons), then=_text(step.coupon_template.name)), default=_text(""))
+        if step.coupon_template_id else _text(""),
+        "favourite_category": Coalesce(
+            NullIf(F("member__lifecycle__favourite_category"), _text("")), _text(_("our new arrivals"))
+        ),
+        "guide": Coalesce(F("member__owner_guide__name"), _text("")),
+        "store": Coalesce(F("member__home_store__name"), _text("")),
+    }
+    parts, start = [], 0
+    for match in _VARIABLE.finditer(step.script or ""):
+        if match.start() > start:
+            parts.append(_text(step.script[start:match.start()]))
+        parts.append(variables.get(match.group(1), _text(match.group(0))))
+        start = match.end()
+    if start < len(step.script or ""):
+        parts.append(_text(step.script[start:]))
+    if not parts:
+        return _text("")
+    return parts[0] if len(parts) == 1 else _Join(*parts)
+
+
+def _insert_touches(tenant, step, enrolment_ids, as_of):
+    """The step's guide tasks or outbox messages for these enrolments, in one INSERT … SELECT;
+    the (enrolment, step) and idempotency-key constraints make a second run insert nothing."""
+    rows = Enrolment.objects.filter(pk__in=_ids(enrolment_ids))
+    text = _script_expression(tenant, step)
+    if step.action == Action.GUIDE_TASK:
+        coupon = None
+        if step.coupon_template_id:
+            coupon = Subquery(Coupon.objects.filter(issue_key=Concat(
+                _text(f"campaign:{step.campaign_id}:step:{step.pk}:"), OuterRef("window"), _text(":"),
+                Cast(OuterRef("member_id"), output_field=CharField()), output_field=CharField(),
+            )).values("pk")[:1])
+        return _insert_select(GuideTask, rows, {
+            "tenant_id": F("tenant_id"), "enrolment_id": F("pk"), "step_id": step.pk, "campaign_id": step.campaign_id,
+            "member_id": F("member_id"), "guide_id": F("member__owner_guide_id"),
+            "store_id": F("member__home_store_id"),
+            "script": text, "coupon_id": coupon, "status": GuideTask.Status.OPEN, "created_at": as_of,
+            "due_at": as_of + timedelta(hours=step.due_hours),
+        })
+    return _insert_select(Message, rows, {
+        "tenant_id": F("tenant_id"), "channel": step.channel, "recipient": _recipient_expression(step.channel),
+        "sender_ref": Coalesce(F("member__owner_guide__wecom_userid"), _text("")), "body": text,
+        "status": Message.Status.QUEUED, "next_attempt_at": as_of,
+        "idempotency_key": Concat(_text(f"step:{step.pk}:enrolment:"), Cast(F("pk"), output_field=CharField()),
+                                  output_field=CharField()),
+        "member_id": F("member_id"), "campaign_id": step.campaign_id, "step_id": step.pk, "created_at": as_of,
+    })
 
 
 @transaction.atomic
 def run_step_batch(tenant, settings, step, enrolment_ids, as_of):
     """Run ``step`` for these enrolments: decide done / held / skipped for each, then write the
     StepRuns and the step's tasks, messages, coupons or tags, all under their uniqueness keys."""
-    campaign = step.campaign
-    enrolments = list(
-        Enrolment.objects.filter(pk__in=enrolment_ids, status=Enrolment.Status.ACTIVE)
-        .select_related("member", "member__home_store", "member__owner_guide")
-    )
+    enrolments = _due_rows(step, enrolment_ids)
     existing, waiting = {}, set()
-    for enrolment_id, status, next_at in StepRun.objects.filter(step=step, enrolment_id__in=enrolment_ids).values_list(
-        "enrolment_id", "status", "next_at"
-    ):
+    runs = StepRun.objects.filter(step=step, enrolment_id__in=_ids(enrolment_ids))
+    for enrolment_id, status, next_at in runs.values_list("enrolment_id", "status", "next_at"):
         existing[enrolment_id] = status
         if status != StepRun.Status.HELD or (next_at is not None and next_at > as_of):
             waiting.add(enrolment_id)
@@ -415,7 +674,8 @@ def run_step_batch(tenant, settings, step, enrolment_ids, as_of):
     last_order = {}
     if step.skip_if_bought or step.promotional:
         last_order = dict(
-            Order.objects.filter(member_id__in=member_ids, placed_at__lte=as_of).exclude(status=Order.Status.REFUNDED)
+            Order.objects.filter(member_id__in=_ids(member_ids), placed_at__lte=as_of)
+            .exclude(status=Order.Status.REFUNDED)
             .values("member_id").annotate(last=Max("placed_at")).values_list("member_id", "last")
         )
     delay = timedelta(days=step.delay_days)
@@ -423,21 +683,20 @@ def run_step_batch(tenant, settings, step, enrolment_ids, as_of):
     outcome = {}
     candidates = []
     for e in sorted(enrolments, key=lambda e: (e.enrolled_at, e.pk)):
-        member = e.member
-        bought = last_order.get(member.pk)
+        bought = last_order.get(e.member_id)
         if existing.get(e.pk) == StepRun.Status.HELD and e.enrolled_at + delay < as_of - HOLD_LIMIT:
             outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.HELD_TOO_LONG, None)
         elif step.skip_if_bought and bought is not None and bought >= e.enrolled_at:
             outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.BOUGHT_SINCE, None)
         elif step.promotional and bought is not None and bought > recent:
             outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.RECENT_BUYER, None)
-        elif step.action == Action.GUIDE_TASK and member.owner_guide_id is None:
+        elif step.action == Action.GUIDE_TASK and e.guide_id is None:
             outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.NO_GUIDE, None)
-        elif step.action == Action.MESSAGE and not _recipient(step.channel, member, member.owner_guide):
+        elif step.action in SENDING_ACTIONS and not e.recipient:
             outcome[e.pk] = (StepRun.Status.SKIPPED, StepRun.Reason.NO_RECIPIENT, None)
         else:
             candidates.append(e)
-    if step.action == Action.MESSAGE and candidates and in_quiet_hours(settings, tenant, as_of):
+    if step.action in SENDING_ACTIONS and candidates and in_quiet_hours(settings, tenant, as_of):
         morning = end_of_quiet_hours(settings, tenant, as_of)
         for e in candidates:
             outcome[e.pk] = (StepRun.Status.HELD, StepRun.Reason.QUIET_HOURS, morning)
@@ -462,14 +721,14 @@ def run_step_batch(tenant, settings, step, enrolment_ids, as_of):
             go.append(e)
     _perform(tenant, step, go, coupons, as_of)
     result = _record(step, enrolments, existing, outcome, as_of)
-    if step.action == Action.MESSAGE:
+    if step.action in SENDING_ACTIONS:
         result.messages = len(go)
     return result
 
 
 def _issue_step_coupons(tenant, step, enrolments, as_of):
     """Issue the step's coupon to each enrolment's member (keyed per campaign, step and entry window);
-    returns {member id: Coupon} for those who hold one under that key."""
+    returns {member id: coupon id} for those who hold one under that key."""
     by_window = defaultdict(list)
     for e in enrolments:
         by_window[e.window].append(e.member_id)
@@ -484,7 +743,7 @@ def _issue_step_coupons(tenant, step, enrolments, as_of):
         except CouponError:
             pass  # an inactive or ended template: the members get none and the step records why
         keys += [f"{prefix}:{m}" for m in member_ids]
-    return {c.member_id: c for c in Coupon.objects.filter(issue_key__in=keys)}
+    return dict(Coupon.objects.filter(issue_key__in=keys).values_list("member_id", "pk"))
 
 
 def _values_for(member, coupon, lifecycle_categories):
@@ -510,18 +769,33 @@ def _perform(tenant, step, enrolments, coupons, as_of):
         return
     if step.action == Action.COUPON:
         return
+    if step.action in (Action.GUIDE_TASK, Action.MESSAGE) and not step.survey_id:
+        _insert_touches(tenant, step, [e.pk for e in enrolments], as_of)
+        return
+    enrolments = list(
+        Enrolment.objects.filter(pk__in=[e.pk for e in enrolments])
+        .select_related("member", "member__home_store", "member__owner_guide").order_by("pk")
+    )
     categories = dict(
         MemberLifecycle.objects.filter(member_id__in=member_ids).values_list("member_id", "favourite_category")
     )
     if coupons:
-        templates = {c.pk: c for c in Coupon.objects.filter(pk__in=[c.pk for c in coupons.values()]).select_related("template")}
-        coupons = {m: templates[c.pk] for m, c in coupons.items()}
+        found = {c.pk: c for c in Coupon.objects.filter(pk__in=list(coupons.values())).select_related("template")}
+        coupons = {m: found[pk] for m, pk in coupons.items()}
+    script = step_script(step) if step.action == Action.SURVEY else step.script
+
+    def text(e):
+        values = _values_for(e.member, coupons.get(e.member_id), categories)
+        if step.survey_id:
+            values["survey_link"] = survey_link(tenant.pk, step.survey_id, e.member_id, as_of)
+        return render_script(script, values)
+
     if step.action == Action.GUIDE_TASK:
         GuideTask.objects.bulk_create([
             GuideTask(
                 tenant=tenant, enrolment=e, step=step, campaign_id=step.campaign_id, member_id=e.member_id,
                 guide_id=e.member.owner_guide_id, store_id=e.member.home_store_id,
-                script=render_script(step.script, _values_for(e.member, coupons.get(e.member_id), categories)),
+                script=text(e),
                 coupon=coupons.get(e.member_id), created_at=as_of, due_at=as_of + timedelta(hours=step.due_hours),
             )
             for e in enrolments
@@ -531,7 +805,7 @@ def _perform(tenant, step, enrolments, coupons, as_of):
         Message(
             tenant=tenant, channel=step.channel, recipient=_recipient(step.channel, e.member, e.member.owner_guide),
             sender_ref=e.member.owner_guide.wecom_userid if e.member.owner_guide_id else "",
-            body=render_script(step.script, _values_for(e.member, coupons.get(e.member_id), categories)),
+            body=text(e),
             idempotency_key=f"step:{step.pk}:enrolment:{e.pk}", member_id=e.member_id,
             campaign_id=step.campaign_id, step=step, created_at=as_of, next_attempt_at=as_of,
         )
@@ -542,7 +816,7 @@ def _perform(tenant, step, enrolments, coupons, as_of):
 
 def _record(step, enrolments, existing, outcome, as_of):
     result = StepResult()
-    new = []
+    new = defaultdict(list)
     updates = defaultdict(list)
     touched = []
     for e in enrolments:
@@ -553,21 +827,22 @@ def _record(step, enrolments, existing, outcome, as_of):
         setattr(result, status, getattr(result, status) + 1)
         if reason:
             result.reasons[reason] += 1
-        if e.pk in existing:
-            updates[(status, reason, next_at, is_touch)].append(e.pk)
-        else:
-            new.append(StepRun(
-                tenant_id=e.tenant_id, enrolment=e, step=step, campaign_id=step.campaign_id, member_id=e.member_id,
-                status=status, reason=reason, touched=is_touch, due_at=e.enrolled_at + timedelta(days=step.delay_days),
-                run_at=as_of, next_at=next_at,
-            ))
-    StepRun.objects.bulk_create(new, ignore_conflicts=True, batch_size=BATCH)
+        (updates if e.pk in existing else new)[(status, reason, next_at, is_touch)].append(e.pk)
+    due_at = F("enrolled_at")
+    if step.delay_days:
+        due_at = F("enrolled_at") + Value(timedelta(days=step.delay_days))
+    for (status, reason, next_at, is_touch), ids in new.items():
+        _insert_select(StepRun, Enrolment.objects.filter(pk__in=_ids(ids)), {
+            "tenant_id": F("tenant_id"), "enrolment_id": F("pk"), "step_id": step.pk, "campaign_id": step.campaign_id,
+            "member_id": F("member_id"), "status": status, "reason": reason, "touched": is_touch,
+            "due_at": due_at, "run_at": as_of, "next_at": next_at,
+        })
     for (status, reason, next_at, is_touch), ids in updates.items():
         StepRun.objects.filter(step=step, enrolment_id__in=ids, status=StepRun.Status.HELD).update(
             status=status, reason=reason, next_at=next_at, touched=is_touch, run_at=as_of
         )
     if touched:
-        Enrolment.objects.filter(pk__in=touched, first_touch_at__isnull=True).update(first_touch_at=as_of)
+        Enrolment.objects.filter(pk__in=_ids(touched), first_touch_at__isnull=True).update(first_touch_at=as_of)
     return result
 
 

@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import survey_views
 
 app_name = "survey_public"
-urlpatterns = []
+urlpatterns = [
+    path("<str:token>/", survey_views.answer, name="answer"),
+]

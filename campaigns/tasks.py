@@ -57,3 +57,28 @@ def tick(now=None):
 def deliver_messages(tenant_id, as_of=None):
     with tenant_context(tenant_id) as tenant:
         return delivery.deliver_due(tenant, _as_of(as_of))
+
+
+@shared_task(name="campaigns.tasks.sync_wecom_tags", acks_late=True)
+def sync_wecom_tags(tenant_id, as_of=None):
+    """Mirror tag groups and tags to WeCom corp tags and mark them on guides' contacts."""
+    from .wecom.tagsync import sync_tags
+
+    with tenant_context(tenant_id) as tenant:
+        return sync_tags(tenant, _as_of(as_of))
+
+
+@shared_task(name="campaigns.tasks.check_churn_alerts")
+def check_churn_alerts(now=None):
+    """Beat, daily: each brand's guides who lost many contacts on its previous local day."""
+    as_of = _as_of(now).isoformat()
+    for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True):
+        check_mass_losses.delay(tenant_id, as_of)
+
+
+@shared_task(name="campaigns.tasks.check_mass_losses", acks_late=True)
+def check_mass_losses(tenant_id, as_of=None, threshold=None):
+    from .acquisition_queries import mass_losses
+
+    with tenant_context(tenant_id) as tenant:
+        return mass_losses(tenant, _as_of(as_of), threshold)

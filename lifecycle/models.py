@@ -159,9 +159,14 @@ class MemberLifecycle(TenantOwned):
     """A member's metrics and stage as of the last run that changed them: readable without history."""
 
     member = models.OneToOneField(Member, primary_key=True, on_delete=models.CASCADE, related_name="lifecycle")
-    # Copied from the member so that counts by store and guide read one table.
-    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    guide = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # Copied from the member so that counts by store and guide read one table (the composite
+    # indexes below serve them; a run rewrites tens of thousands of rows, so no index more).
+    store = models.ForeignKey(
+        Store, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    guide = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     joined_at = models.DateTimeField(_("joined at"))
     first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
     last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
@@ -174,6 +179,11 @@ class MemberLifecycle(TenantOwned):
     aov_90 = models.DecimalField(_("average order value, 90 days"), max_digits=14, decimal_places=2, default=0)
     aov_prev = models.DecimalField(_("average order value, 90–365 days"), max_digits=14, decimal_places=2, default=0)
     favourite_category = models.CharField(_("favourite category"), max_length=40, blank=True)
+    # The store of most of the orders of the last 365 days (ties: the latest order, then the lower id).
+    preferred_store = models.ForeignKey(
+        Store, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+        related_name="+", verbose_name=_("preferred store"),
+    )
     last_interaction_at = models.DateTimeField(_("last interaction"), null=True, blank=True)
     contact_status = models.CharField(_("contact status"), max_length=24, choices=ContactStatus.choices)
     contact_changed_at = models.DateTimeField(null=True, blank=True)

@@ -30,7 +30,7 @@ CHURNED_RULES = (Rule.CHURNED_LAPSED, Rule.CHURNED_NEVER_BOUGHT, Rule.CHURNED_DE
 COMPARED = (
     "store_id", "guide_id", "joined_at", "first_order_at", "last_order_at", "orders_total", "orders_90",
     "orders_365", "spend_total", "spend_90", "spend_365", "aov_90", "aov_prev", "favourite_category",
-    "last_interaction_at", "contact_status", "contact_changed_at", "days_to_first_order", "stage", "rule",
+    "preferred_store_id", "last_interaction_at", "contact_status", "contact_changed_at", "days_to_first_order", "stage", "rule",
     "churn_warning", "warning_rule",
 )
 
@@ -157,47 +157,63 @@ def _pending(column):
     )
 
 
-def _metrics_sql(member_filter, profile_filter=None):
-    """One row per member of the set who had joined by as_of, with every metric.
+COUNTED = "o.status <> 'refunded' AND (o.refunded_amount = 0 OR o.refunded_amount < o.total)"
+IN_YEAR = "o.placed_at > %(t365)s AND o.placed_at <= %(t)s"
+NET = "(o.total - o.refunded_amount)"
 
-    With ``profile_filter``, the favourite category and the last interaction (the metrics that read
-    every order line and event) are computed only for the members it selects, the members queued
-    for the run; the others keep their stored values, which nothing since the last run changed."""
+
+def _orders_sql(member_filter):
+    """The order metrics of the members ``member_filter`` selects, one row per member who ordered."""
+    t = _tables()
+    return f"""
+        SELECT o.member_id AS member_id, MIN(o.placed_at) AS first_order_at, MAX(o.placed_at) AS last_order_at,
+            COUNT(*) AS orders_total, SUM({NET}) AS spend_total,
+            SUM(CASE WHEN o.placed_at > %(t90)s THEN 1 ELSE 0 END) AS orders_90,
+            SUM(CASE WHEN o.placed_at > %(t90)s THEN {NET} ELSE 0 END) AS spend_90,
+            SUM(CASE WHEN o.placed_at > %(t365)s THEN 1 ELSE 0 END) AS orders_365,
+            SUM(CASE WHEN o.placed_at > %(t365)s THEN {NET} ELSE 0 END) AS spend_365
+        FROM {t['order']} o
+        WHERE o.tenant_id = %(tenant)s AND o.placed_at <= %(t)s AND {COUNTED} AND {member_filter('o.member_id')}
+        GROUP BY o.member_id"""
+
+
+def _member_columns(favourite, store, interaction):
+    return f"""m.id AS member_id, m.tenant_id AS tenant_id, m.home_store_id AS store_id, m.owner_guide_id AS guide_id,
+        m.joined_at AS joined_at, o.first_order_at AS first_order_at, o.last_order_at AS last_order_at,
+        COALESCE(o.orders_total, 0) AS orders_total, COALESCE(o.orders_90, 0) AS orders_90,
+        COALESCE(o.orders_365, 0) AS orders_365, COALESCE(o.spend_total, 0) AS spend_total,
+        COALESCE(o.spend_90, 0) AS spend_90, COALESCE(o.spend_365, 0) AS spend_365,
+        {favourite} AS favourite_category, {store} AS preferred_store_id, {interaction} AS last_interaction_at,
+        CASE WHEN m.contact_status_changed_at > %(t)s THEN '{ContactStatus.ACTIVE}' ELSE m.contact_status END
+            AS contact_status,
+        CASE WHEN m.contact_status_changed_at > %(t)s THEN NULL ELSE m.contact_status_changed_at END
+            AS contact_changed_at"""
+
+
+def _metrics_sql(member_filter, profile_filter=None):
+    """One row per member of the set who had joined by as_of, with every metric, from whole-table
+    passes over orders, lines and events (for runs over the whole membership).
+
+    With ``profile_filter``, the favourite category, the preferred store and the last interaction
+    (the metrics that read every order line and event of the year) are computed only for the
+    members it selects, the members queued for the run; the others keep their stored values,
+    which nothing since the last run changed."""
     t = _tables()
     profile = profile_filter or member_filter
-    favourite, interaction, reuse = "COALESCE(fc.category, '')", "ev.last_interaction_at", ""
+    favourite, store, interaction = "COALESCE(fc.category, '')", "ps.store_id", "ev.last_interaction_at"
+    reuse = ""
     if profile_filter:
         favourite = f"CASE WHEN pp.member_id IS NULL THEN COALESCE(old.favourite_category, '') ELSE {favourite} END"
+        store = f"CASE WHEN pp.member_id IS NULL THEN old.preferred_store_id ELSE {store} END"
         interaction = f"CASE WHEN pp.member_id IS NULL THEN old.last_interaction_at ELSE {interaction} END"
         reuse = f"""
     LEFT JOIN {t['lc']} old ON old.member_id = m.id
     LEFT JOIN {t['pending']} pp ON pp.tenant_id = %(tenant)s AND pp.run_id = %(run)s AND pp.member_id = m.id
         AND pp.refresh_profile"""
-    counted = "o.status <> 'refunded' AND (o.refunded_amount = 0 OR o.refunded_amount < o.total)"
-    net = "(o.total - o.refunded_amount)"
     return f"""
-    SELECT m.id AS member_id, m.tenant_id AS tenant_id, m.home_store_id AS store_id, m.owner_guide_id AS guide_id,
-        m.joined_at AS joined_at, o.first_order_at AS first_order_at, o.last_order_at AS last_order_at,
-        COALESCE(o.orders_total, 0) AS orders_total, COALESCE(o.orders_90, 0) AS orders_90,
-        COALESCE(o.orders_365, 0) AS orders_365, COALESCE(o.spend_total, 0) AS spend_total,
-        COALESCE(o.spend_90, 0) AS spend_90, COALESCE(o.spend_365, 0) AS spend_365,
-        {favourite} AS favourite_category, {interaction} AS last_interaction_at,
-        CASE WHEN m.contact_status_changed_at > %(t)s THEN '{ContactStatus.ACTIVE}' ELSE m.contact_status END
-            AS contact_status,
-        CASE WHEN m.contact_status_changed_at > %(t)s THEN NULL ELSE m.contact_status_changed_at END
-            AS contact_changed_at
+    SELECT {_member_columns(favourite, store, interaction)}
     FROM {t['member']} m
-    LEFT JOIN (
-        SELECT o.member_id AS member_id, MIN(o.placed_at) AS first_order_at, MAX(o.placed_at) AS last_order_at,
-            COUNT(*) AS orders_total, SUM({net}) AS spend_total,
-            SUM(CASE WHEN o.placed_at > %(t90)s THEN 1 ELSE 0 END) AS orders_90,
-            SUM(CASE WHEN o.placed_at > %(t90)s THEN {net} ELSE 0 END) AS spend_90,
-            SUM(CASE WHEN o.placed_at > %(t365)s THEN 1 ELSE 0 END) AS orders_365,
-            SUM(CASE WHEN o.placed_at > %(t365)s THEN {net} ELSE 0 END) AS spend_365
-        FROM {t['order']} o
-        WHERE o.tenant_id = %(tenant)s AND o.placed_at <= %(t)s AND {counted} AND {member_filter('o.member_id')}
-        GROUP BY o.member_id
-    ) o ON o.member_id = m.id
+    LEFT JOIN ({_orders_sql(member_filter)}) o ON o.member_id = m.id
     LEFT JOIN (
         SELECT e.member_id AS member_id, MAX(e.occurred_at) AS last_interaction_at
         FROM {t['event']} e
@@ -209,22 +225,64 @@ def _metrics_sql(member_filter, profile_filter=None):
             SELECT o.member_id AS member_id, l.category AS category,
                 ROW_NUMBER() OVER (PARTITION BY o.member_id ORDER BY SUM(l.amount) DESC, l.category) AS rn
             FROM {t['line']} l JOIN {t['order']} o ON o.id = l.order_id
-            WHERE o.tenant_id = %(tenant)s AND l.tenant_id = %(tenant)s AND o.placed_at > %(t365)s
-                AND o.placed_at <= %(t)s AND {counted} AND l.category <> '' AND {profile('o.member_id')}
+            WHERE o.tenant_id = %(tenant)s AND {IN_YEAR} AND {COUNTED} AND l.category <> '' AND {profile('o.member_id')}
             GROUP BY o.member_id, l.category
         ) ranked WHERE ranked.rn = 1
-    ) fc ON fc.member_id = m.id{reuse}
+    ) fc ON fc.member_id = m.id
+    LEFT JOIN (
+        SELECT ranked.member_id AS member_id, ranked.store_id AS store_id FROM (
+            SELECT o.member_id AS member_id, o.store_id AS store_id,
+                ROW_NUMBER() OVER (
+                    PARTITION BY o.member_id ORDER BY COUNT(*) DESC, MAX(o.placed_at) DESC, o.store_id
+                ) AS rn
+            FROM {t['order']} o
+            WHERE o.tenant_id = %(tenant)s AND {IN_YEAR} AND {COUNTED} AND o.store_id IS NOT NULL
+                AND {profile('o.member_id')}
+            GROUP BY o.member_id, o.store_id
+        ) ranked WHERE ranked.rn = 1
+    ) ps ON ps.member_id = m.id{reuse}
     WHERE m.tenant_id = %(tenant)s AND m.joined_at <= %(t)s AND {member_filter('m.id')}
     """
 
 
-def _scored_sql(member_filter, profile_filter=None):
-    """Every column of a member's row as of the moment, per member of the set."""
+def _queued_metrics_sql():
+    """The same row as ``_metrics_sql`` for the members queued for the run (within the chunk).
+
+    The profile metrics are correlated subqueries, evaluated only for the queued members whose
+    lines or events changed: each is a few index reads of one member's orders, lines or events,
+    so the plan cannot turn into a pass over every order line however the row counts are guessed."""
+    t = _tables()
+    favourite = f"""COALESCE((SELECT l.category FROM {t['order']} o JOIN {t['line']} l ON l.order_id = o.id
+            WHERE o.tenant_id = %(tenant)s AND o.member_id = m.id AND {IN_YEAR} AND {COUNTED} AND l.category <> ''
+            GROUP BY l.category ORDER BY SUM(l.amount) DESC, l.category LIMIT 1), '')"""
+    store = f"""(SELECT o.store_id FROM {t['order']} o
+            WHERE o.tenant_id = %(tenant)s AND o.member_id = m.id AND {IN_YEAR} AND {COUNTED} AND o.store_id IS NOT NULL
+            GROUP BY o.store_id ORDER BY COUNT(*) DESC, MAX(o.placed_at) DESC, o.store_id LIMIT 1)"""
+    interaction = f"""(SELECT MAX(e.occurred_at) FROM {t['event']} e
+            WHERE e.tenant_id = %(tenant)s AND e.member_id = m.id AND e.occurred_at <= %(t)s)"""
+    columns = _member_columns(
+        f"CASE WHEN p.refresh_profile THEN {favourite} ELSE COALESCE(old.favourite_category, '') END",
+        f"CASE WHEN p.refresh_profile THEN {store} ELSE old.preferred_store_id END",
+        f"CASE WHEN p.refresh_profile THEN {interaction} ELSE old.last_interaction_at END",
+    )
+    return f"""
+    SELECT {columns}
+    FROM {t['pending']} p
+    JOIN {t['member']} m ON m.id = p.member_id
+    LEFT JOIN ({_orders_sql(_pending)}) o ON o.member_id = m.id
+    LEFT JOIN {t['lc']} old ON old.member_id = m.id
+    WHERE p.tenant_id = %(tenant)s AND p.run_id = %(run)s AND p.member_id >= %(lo)s AND p.member_id < %(hi)s
+        AND m.tenant_id = %(tenant)s AND m.joined_at <= %(t)s
+    """
+
+
+def _scored_sql(metrics):
+    """Every column of a member's row as of the moment, per member of ``metrics`` (a metrics query)."""
     rule = "r.rule"
     days_to_first = _whole_days("f.joined_at", "f.first_order_at")
     scored = f"""
         SELECT r.*, {stage_case(rule)} AS stage, {warning_case("r", rule)} AS warning_rule
-        FROM (SELECT s.*, {rule_case("s")} AS rule FROM ({_metrics_sql(member_filter, profile_filter)}) s) r"""
+        FROM (SELECT s.*, {rule_case("s")} AS rule FROM ({metrics}) s) r"""
     return f"""
     SELECT f.member_id AS member_id, f.tenant_id AS tenant_id, f.store_id AS store_id, f.guide_id AS guide_id,
         f.joined_at AS joined_at, f.first_order_at AS first_order_at, f.last_order_at AS last_order_at,
@@ -233,8 +291,8 @@ def _scored_sql(member_filter, profile_filter=None):
         CASE WHEN f.orders_90 > 0 THEN ROUND(f.spend_90 * 1.0 / f.orders_90, 2) ELSE 0 END AS aov_90,
         CASE WHEN f.orders_365 > f.orders_90
              THEN ROUND((f.spend_365 - f.spend_90) * 1.0 / (f.orders_365 - f.orders_90), 2) ELSE 0 END AS aov_prev,
-        f.favourite_category AS favourite_category, f.last_interaction_at AS last_interaction_at,
-        f.contact_status AS contact_status, f.contact_changed_at AS contact_changed_at,
+        f.favourite_category AS favourite_category, f.preferred_store_id AS preferred_store_id,
+        f.last_interaction_at AS last_interaction_at, f.contact_status AS contact_status, f.contact_changed_at AS contact_changed_at,
         CASE WHEN f.first_order_at IS NULL THEN NULL WHEN f.first_order_at <= f.joined_at THEN 0
              ELSE {days_to_first} END AS days_to_first_order,
         f.stage AS stage, f.rule AS rule, f.warning_rule <> '' AS churn_warning, f.warning_rule AS warning_rule
@@ -244,7 +302,7 @@ def _scored_sql(member_filter, profile_filter=None):
 INSERTED = (
     "member_id, tenant_id, store_id, guide_id, joined_at, first_order_at, last_order_at, orders_total, "
     "orders_90, orders_365, spend_total, spend_90, spend_365, aov_90, aov_prev, favourite_category, "
-    "last_interaction_at, contact_status, contact_changed_at, days_to_first_order, stage, rule, "
+    "preferred_store_id, last_interaction_at, contact_status, contact_changed_at, days_to_first_order, stage, rule, "
     "churn_warning, warning_rule"
 )
 
@@ -380,7 +438,7 @@ def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _session_settings(cursor)
-            source = _scored_sql(_everyone, _pending_profile if reuse_profile else None)
+            source = _scored_sql(_metrics_sql(_everyone, _pending_profile if reuse_profile else None))
             cursor.execute(f"CREATE TEMPORARY TABLE {scored} AS {source}", {**params, "lo": 0, "hi": 2**62})
             cursor.execute(f"CREATE INDEX ON {scored} (member_id)" if _postgres() else
                            f"CREATE INDEX {connection.ops.quote_name(f'lifecycle_scored_{run_id}_member')} ON {scored} (member_id)")
@@ -419,7 +477,7 @@ def score_pending(tenant_id, run_id, as_of, rules):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MAX(member_id) FROM {t['pending']} WHERE tenant_id = %s AND run_id = %s", [tenant_id, run_id])
         bounds[-1] = (last, cursor.fetchone()[0] + 1)
-    source = _scored_sql(_pending, _pending_profile)
+    source = _scored_sql(_queued_metrics_sql())
     _score_chunks(tenant_id, run_id, as_of, rules, [_upsert_sql(source)], _pending, bounds)
 
 

@@ -407,25 +407,6 @@ def _days_since_last_order(cond, ctx):
     return at_most(value)
 
 
-def _preferred_store(cond, ctx):
-    """The store of most of the member's orders (ties: the latest order, then the lower id)."""
-    from django.db.models import Max, Subquery
-    from django.db.models.lookups import Exact, In, IsNull
-
-    store = Subquery(
-        _counted_orders().filter(member=OuterRef("pk"), store__isnull=False)
-        .values("store_id").annotate(n=Count("pk"), last=Max("placed_at"))
-        .order_by("-n", "-last", "store_id").values("store_id")[:1]
-    )
-    op, value = cond["op"], cond.get("value")
-    if op == "is_null":
-        q = Q(IsNull(store, True))
-        return q if value else ~q
-    q = Q(Exact(store, value)) if op in ("eq", "ne") else Q(In(store, value))
-    q = Q(IsNull(store, False)) & q
-    return q if op in ("eq", "in") else ~q
-
-
 def _stage_choices():
     from lifecycle.models import Stage
 
@@ -477,8 +458,9 @@ for spec in [
               compile=datetime_column("lifecycle__last_order_at"), nullable=True),
     FieldSpec("favourite_category", gettext_lazy("Favourite category"), "text", TEXT_OPS, METRICS,
               compile=column("lifecycle__favourite_category"), nullable=True),
-    FieldSpec("preferred_store", gettext_lazy("Preferred store"), "ref", REF_OPS, METRICS, compile=_preferred_store,
-              nullable=True),
+    # Kept by the lifecycle runs: the store of most orders in the last 365 days (ties: the latest order).
+    FieldSpec("preferred_store", gettext_lazy("Preferred store"), "ref", REF_OPS, METRICS,
+              compile=column("lifecycle__preferred_store"), nullable=True),
     FieldSpec("stage", gettext_lazy("Lifecycle stage"), "choice", CHOICE_OPS, LIFECYCLE, _stage_choices,
               compile=column("lifecycle__stage")),
     FieldSpec("churn_warning", gettext_lazy("Churn warning"), "bool", ("eq",), LIFECYCLE,

@@ -98,8 +98,8 @@ def install_demo_tags(tenant):
     ])
     stores = list(Store.objects.filter(active=True).order_by("code")[:20])
     if stores:
-        _group("所属门店", auto, True, "会员的归属门店", 80, [
-            (store.name, "#54278f", _cond("home_store", "eq", store.pk)) for store in stores
+        _group("常去门店", auto, True, "最近 365 天下单最多的门店", 80, [
+            (store.name, "#54278f", _cond("preferred_store", "eq", store.pk)) for store in stores
         ])
     _group("消费特征", auto, False, "价格敏感、基础款、互动", 90, [
         ("价格敏感", "#fdae6b", _all(_cond("orders_total", "gte", 2), _cond("coupon_order_share", "gte", 50))),

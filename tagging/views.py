@@ -1,9 +1,11 @@
 """Dashboard pages: segments and their builder, tag groups, bulk tagging and a member's tags."""
 import functools
 import json
+import uuid
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,12 +14,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from coupons.models import CouponTemplate
 from members.filters import MemberFilterSet
 from members.models import Member
 from members.queries import visible_members
 from scrm.models import Staff, Store
 from scrm.views import staff_required
 
+from . import segment_coupons as segment_coupons_service
 from . import services, tasks
 from .api import stream_members_csv
 from .conditions import ConditionError, field_catalogue
@@ -336,3 +340,48 @@ def member_tags(request, member_pk):
             messages.error(request, " ".join(m for ms in exc.errors.values() for m in ms))
             return _member_panel(request, member, status=400)
     return _member_panel(request, member)
+
+
+# ---------------------------------------------------------------- issue coupons to a segment
+
+def _coupon_template(value):
+    if not str(value or "").isdigit():
+        return None
+    return get_object_or_404(CouponTemplate, pk=int(value))
+
+
+@operator_required
+def segment_coupons(request, pk):
+    """Choose a coupon template, see the count and the stock left, confirm: the run goes to a task."""
+    segment = get_object_or_404(Segment, pk=pk)
+    if request.method == "POST":
+        template = _coupon_template(request.POST.get("template"))
+        if template is None:
+            raise Http404
+        run_key = request.POST.get("run", "")
+        try:
+            run, created = segment_coupons_service.start_run(request.tenant, segment, template, run_key, request.staff)
+        except segment_coupons_service.IssueRunError as error:
+            messages.error(request, error.message)
+            return redirect(f"{reverse('tagging:segment_coupons', args=[segment.pk])}?template={template.pk}")
+        if created:
+            transaction.on_commit(lambda: tasks.issue_segment_coupons.delay(request.tenant.pk, run.pk))
+        return redirect("tagging:segment_coupon_run", pk=segment.pk, run=run_key)
+    template = _coupon_template(request.GET.get("template"))
+    return render(request, "tagging/segment_coupons.html", {
+        "segment": segment, "template": template, "run_key": uuid.uuid4().hex,
+        "templates": CouponTemplate.objects.filter(active=True).order_by("name"),
+        "preview": segment_coupons_service.preview(request.tenant, segment, template, timezone.now()) if template else None,
+    })
+
+
+@operator_required
+def segment_coupon_run(request, pk, run):
+    segment = get_object_or_404(Segment, pk=pk)
+    found = segment_coupons_service.find_run(segment, run) if segment_coupons_service.valid_run_key(run) else None
+    if found is None:
+        raise Http404
+    context = {"segment": segment, "run": found.response, "run_key": run}
+    if request.headers.get("HX-Request"):
+        return render(request, "tagging/_coupon_run.html", context)
+    return render(request, "tagging/segment_coupon_run.html", context)

@@ -48,6 +48,7 @@ class Migration(migrations.Migration):
                 ('wecom_config_id', models.CharField(blank=True, editable=False, max_length=64)),
                 ('wecom_qr_url', models.URLField(blank=True, editable=False, max_length=500)),
                 ('wecom_synced_at', models.DateTimeField(blank=True, editable=False, null=True)),
+                ('wecom_sync_error', models.CharField(blank=True, editable=False, max_length=500)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('backup_guide', models.ForeignKey(blank=True, help_text='Takes the joins when every guide has reached the daily cap or outside working hours.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scrm.staff', verbose_name='backup guide')),
@@ -147,15 +148,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='livecodeday',
-            constraint=models.UniqueConstraint(fields=('live_code', 'day'), name='livecode_day_unique'),
+            constraint=models.UniqueConstraint(fields=('tenant', 'live_code', 'day'), name='livecode_day_unique'),
         ),
         migrations.AddConstraint(
             model_name='livecodeguide',
-            constraint=models.UniqueConstraint(fields=('live_code', 'guide'), name='livecode_guide_unique'),
+            constraint=models.UniqueConstraint(fields=('tenant', 'live_code', 'guide'), name='livecode_guide_unique'),
         ),
         migrations.AddConstraint(
             model_name='livecodeguideday',
-            constraint=models.UniqueConstraint(fields=('live_code', 'guide', 'day'), name='livecode_guide_day_unique'),
+            constraint=models.UniqueConstraint(fields=('tenant', 'live_code', 'guide', 'day'), name='livecode_guide_day_unique'),
         ),
         migrations.AddIndex(
             model_name='livecodejoin',

@@ -6,6 +6,7 @@ StepRun, GuideTask: (tenant, enrolment, step); Message: (tenant, idempotency_key
 their issue key ``campaign:<c>:step:<s>:<member>``.
 """
 from datetime import time
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -19,6 +20,15 @@ from members.models import Member
 from scrm.models import Staff, Store
 from scrm.tenancy import TenantOwned
 from tagging.models import Segment, Tag
+
+
+def validate_encoding_aes_key(value):
+    from campaigns.wecom.crypto import CryptoError, aes_key
+
+    try:
+        aes_key(value)
+    except CryptoError:
+        raise ValidationError(_("The EncodingAESKey is the 43 letters and digits shown by WeCom.")) from None
 
 
 class OutreachSettings(TenantOwned):
@@ -38,6 +48,11 @@ class OutreachSettings(TenantOwned):
     attribution_days = models.PositiveSmallIntegerField(
         _("attribution window (days)"), default=7, validators=[MinValueValidator(1)]
     )
+    commission_rate = models.DecimalField(
+        _("commission rate (%)"), max_digits=5, decimal_places=2, default=Decimal("3.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_("Commission (业绩分佣): this share of the attributed sales is credited to the guide."),
+    )
     webhook_url = models.URLField(_("webhook URL"), blank=True)
     webhook_secret = models.CharField(_("webhook signing secret"), max_length=200, blank=True)
     email_from = models.EmailField(_("email sender"), blank=True)
@@ -48,9 +63,13 @@ class OutreachSettings(TenantOwned):
     wecom_api_base = models.URLField(_("WeCom API address"), default="https://qyapi.weixin.qq.com")
     wecom_corp_id = models.CharField(_("WeCom corp id"), max_length=64, blank=True)
     wecom_secret = models.CharField(_("WeCom customer-contact secret"), max_length=200, blank=True)
+    wecom_callback_token = models.CharField(_("WeCom callback token"), max_length=64, blank=True)
+    wecom_aes_key = models.CharField(
+        _("WeCom EncodingAESKey"), max_length=43, blank=True, validators=[validate_encoding_aes_key]
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
-    SECRET_FIELDS = ("webhook_secret", "sms_secret", "wecom_secret")
+    SECRET_FIELDS = ("webhook_secret", "sms_secret", "wecom_secret", "wecom_callback_token", "wecom_aes_key")
 
     class Meta:
         verbose_name = _("outreach settings")
@@ -107,6 +126,10 @@ class Campaign(TenantOwned):
         "campaigns.LiveCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         verbose_name=_("live code"), help_text=_("Empty: a join through any live code."),
     )
+    trigger_survey = models.ForeignKey(
+        "campaigns.Survey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("survey"), help_text=_("Empty: any survey."),
+    )
     schedule = models.CharField(_("schedule"), max_length=8, choices=Schedule.choices, blank=True)
     schedule_day = models.PositiveSmallIntegerField(
         _("day"), null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(31)],
@@ -153,7 +176,7 @@ class Action(models.TextChoices):
     SURVEY = "survey", _("Send a survey")
 
 
-TOUCH_ACTIONS = (Action.GUIDE_TASK, Action.MESSAGE)
+TOUCH_ACTIONS = (Action.GUIDE_TASK, Action.MESSAGE, Action.SURVEY)
 
 
 class Channel(models.TextChoices):
@@ -183,6 +206,10 @@ class Step(TenantOwned):
         CouponTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("coupon")
     )
     tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("tag"))
+    survey = models.ForeignKey(
+        "campaigns.Survey", null=True, blank=True, on_delete=models.PROTECT, related_name="steps",
+        verbose_name=_("survey"),
+    )
     due_hours = models.PositiveSmallIntegerField(_("task due within (hours)"), default=24, validators=[MinValueValidator(1)])
 
     class Meta:

@@ -88,6 +88,8 @@ class LiveCode(TenantOwned):
     wecom_config_id = models.CharField(max_length=64, blank=True, editable=False)
     wecom_qr_url = models.URLField(max_length=500, blank=True, editable=False)
     wecom_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the last sync with WeCom failed; empty once it succeeds.
+    wecom_sync_error = models.CharField(max_length=500, blank=True, editable=False)
     created_by = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -100,6 +102,11 @@ class LiveCode(TenantOwned):
     def __str__(self):
         return self.name
 
+    @property
+    def pool_guides(self):
+        """The pool's guides in round-robin order (prefetch ``pool__guide`` when listing)."""
+        return [entry.guide for entry in self.pool.all()]
+
 
 class LiveCodeGuide(TenantOwned):
     """A guide in a live code's pool, in round-robin order."""
@@ -110,7 +117,9 @@ class LiveCodeGuide(TenantOwned):
 
     class Meta:
         ordering = ["position", "id"]
-        constraints = [models.UniqueConstraint(fields=["live_code", "guide"], name="livecode_guide_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "live_code", "guide"], name="livecode_guide_unique")
+        ]
 
 
 class LiveCodeGuideDay(TenantOwned):
@@ -123,7 +132,7 @@ class LiveCodeGuideDay(TenantOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["live_code", "guide", "day"], name="livecode_guide_day_unique")
+            models.UniqueConstraint(fields=["tenant", "live_code", "guide", "day"], name="livecode_guide_day_unique")
         ]
 
 
@@ -135,7 +144,7 @@ class LiveCodeDay(TenantOwned):
     views = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["live_code", "day"], name="livecode_day_unique")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "live_code", "day"], name="livecode_day_unique")]
 
 
 class LiveCodeJoin(TenantOwned):

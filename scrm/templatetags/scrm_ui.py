@@ -9,8 +9,12 @@ from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
 
-# (url name, label, icon, namespace or url names that mark the item current). Sections whose
-# urls are not registered yet are shown disabled, so the shell never links to a 404.
+def _not_a_guide(staff):
+    return staff is not None and staff.role != staff.Role.GUIDE
+
+
+# (url name, label, icon, namespace or url names that mark the item current[, who sees it]).
+# Sections whose urls are not registered yet are shown disabled, so the shell never links to a 404.
 NAVIGATION = [
     ("dashboard", _("Dashboard"), "speedometer2", ("dashboard",)),
     ("members:list", _("Members"), "people", ("members",)),
@@ -19,7 +23,9 @@ NAVIGATION = [
     ("campaigns:index", _("Campaigns"), "megaphone", ("campaigns",)),
     ("campaigns:tasks", _("Tasks"), "check2-square", ("campaigns:tasks",)),
     ("coupons:index", _("Coupons"), "ticket-perforated", ("coupons",)),
-    ("campaigns:live_codes", _("Live codes"), "qr-code", ("campaigns:live_codes",)),
+    ("campaigns:live_codes", _("Live codes"), "qr-code",
+     ("campaigns:live_codes", "campaigns:live_code_new", "campaigns:live_code_detail", "campaigns:live_code_edit",
+      "campaigns:acquisition"), _not_a_guide),
     ("imports:list", _("Import"), "upload", ("imports",)),
 ]
 SETTINGS_NAVIGATION = [
@@ -51,7 +57,10 @@ def _is_current(request, marks):
 
 def _items(request, entries):
     items = []
-    for name, label, icon, marks in entries:
+    staff = getattr(request, "staff", None)
+    for name, label, icon, marks, *who in entries:
+        if who and not who[0](staff):
+            continue
         items.append({"url": url_or_none(name), "label": label, "icon": icon, "current": _is_current(request, marks)})
     # A more specific item (Tasks inside campaigns) wins over its section.
     specific = [i for i in items if i["current"]]

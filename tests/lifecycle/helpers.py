@@ -32,7 +32,7 @@ class Shop:
         assert not errors, errors
         return Member.objects.unscoped().get(pk=outcomes[0]["id"])
 
-    def order(self, member, placed_at, total="100.00", refunded="0", status=None, category="", external_id=None):
+    def order(self, member, placed_at, total="100.00", refunded="0", status=None, category="", external_id=None, store=None):
         total, refunded = Decimal(total), Decimal(refunded)
         data = {
             "external_id": external_id or f"O{next(_numbers):07d}",
@@ -42,6 +42,8 @@ class Shop:
             "refunded_amount": refunded,
             "status": status or ("paid" if not refunded else ("refunded" if refunded >= total else "partially_refunded")),
         }
+        if store is not None:
+            data["store"] = store
         if category:
             data["lines"] = [{"sku": "SKU-" + category, "category": category, "quantity": 1, "unit_price": total, "amount": total}]
         outcomes, errors = members.ingest_orders(self.tenant, [(0, data)])
@@ -161,7 +163,7 @@ def states_by_external_id(brand):
     fields = [
         "member__external_id", "joined_at", "first_order_at", "last_order_at", "orders_total", "orders_90",
         "orders_365", "spend_total", "spend_90", "spend_365", "aov_90", "aov_prev", "favourite_category",
-        "last_interaction_at", "contact_status", "days_to_first_order", "stage", "rule", "churn_warning",
+        "preferred_store_id", "last_interaction_at", "contact_status", "days_to_first_order", "stage", "rule", "churn_warning",
         "warning_rule", "stage_since", "warning_since",
     ]
     rows = MemberLifecycle.objects.unscoped().filter(tenant=brand.tenant).values_list(*fields)

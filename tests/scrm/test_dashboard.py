@@ -84,13 +84,15 @@ def test_a_guide_sees_their_own_member_count_and_not_the_brands_binding_rate(bra
     assert "周敏" not in page
 
 
-def test_the_navigation_links_built_sections_and_shows_the_others_as_coming(brand):
+def test_the_navigation_links_every_section_and_hides_what_a_guide_may_not_use(brand):
     page = brand.session(brand.operator).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert 'href="/members/"' in page
-    assert 'aria-disabled="true"' in page and "Campaigns" in page
+    for href in ("/members/", "/lifecycle/", "/tagging/", "/campaigns/", "/coupons/", "/campaigns/live-codes/"):
+        assert f'href="{href}"' in page
+    assert 'aria-disabled="true"' not in page
     assert 'href="/settings/api-keys/"' in page
     guide_page = brand.session(brand.guide).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "/settings/" not in guide_page
+    assert "/campaigns/live-codes/" not in guide_page
 
 
 def test_the_dashboard_speaks_chinese_by_default_and_english_after_switching(brand):

@@ -217,7 +217,7 @@ def _counted(orders):
 def _preferred_store(orders):
     stats = {}
     for order in _counted(orders):
-        if order.store_id is None:
+        if order.store_id is None or not AS_OF - timedelta(days=365) < order.placed_at <= AS_OF:
             continue
         n, last = stats.get(order.store_id, (0, None))
         stats[order.store_id] = (n + 1, max(last, order.placed_at) if last else order.placed_at)

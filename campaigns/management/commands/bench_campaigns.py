@@ -6,13 +6,16 @@ A campaign with a day-0 guide task and a day-0 message enrols ``--members`` memb
 same INSERT … SELECT the triggers use, then runs its due steps (target: both within 30 s for
 100,000 members), runs them again (nothing to do), and times the guide's task page with 200 open
 tasks (target <= 150 ms). The campaign and what it created are deleted at the end.
+Each figure depends on the machine's load: note ``uptime`` with it.
 """
 import time
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import services
@@ -35,10 +38,15 @@ class Command(BaseCommand):
         except Tenant.DoesNotExist:
             raise CommandError(f"No brand with slug {tenant!r}.") from None
         with tenant_context(brand):
-            campaign = self.run(brand, members)
-            with transaction.atomic():
-                Message.objects.filter(campaign=campaign).delete()
-                campaign.delete()
+            campaign = Campaign.objects.create(
+                tenant=brand, name="bench", status=Campaign.Status.ACTIVE, trigger="schedule", schedule="once"
+            )
+            try:
+                self.run(brand, campaign, members)
+            finally:
+                with transaction.atomic():
+                    Message.objects.filter(campaign=campaign).delete()
+                    campaign.delete()
 
     def timed(self, label, work):
         started = time.perf_counter()
@@ -46,12 +54,9 @@ class Command(BaseCommand):
         self.stdout.write(f"{label}: {time.perf_counter() - started:.2f} s  {result if result is not None else ''}")
         return result
 
-    def run(self, tenant, size):
+    def run(self, tenant, campaign, size):
         # Quiet hours would hold the message step: measure at 10:00 tenant time today.
         as_of = timezone.now().astimezone(tenant.zone).replace(hour=10, minute=0, second=0, microsecond=0)
-        campaign = Campaign.objects.create(
-            tenant=tenant, name="bench", status=Campaign.Status.ACTIVE, trigger="schedule", schedule="once"
-        )
         Step.objects.create(tenant=tenant, campaign=campaign, position=0, action="guide_task",
                             script="{name}您好，{favourite_category}新品到了")
         Step.objects.create(tenant=tenant, campaign=campaign, position=1, action="message", channel="console",
@@ -70,22 +75,35 @@ class Command(BaseCommand):
         self.timed("day-0 steps again (nothing to do)", lambda: services.run_due_steps(
             tenant, as_of + timedelta(minutes=5), campaign_ids=[campaign.pk]).as_dict())
         self.guide_page(campaign)
-        return campaign
 
-    def guide_page(self, campaign):
-        guide_ids = list(GuideTask.objects.filter(campaign=campaign).values_list("guide_id", flat=True).distinct()[:1])
-        if not guide_ids:
+    def guide_page(self, campaign, open_tasks=200):
+        """Time /guide/ for a guide with exactly ``open_tasks`` open tasks: the bench campaign's
+        tasks beyond that are closed for the measurement (they go with the campaign afterwards)."""
+        mine = GuideTask.objects.filter(campaign=campaign, status=GuideTask.Status.OPEN)
+        guide = None
+        for guide_id, made in mine.values_list("guide_id").annotate(n=Count("pk")).order_by("-n"):
+            others = GuideTask.objects.filter(guide_id=guide_id, status=GuideTask.Status.OPEN).exclude(campaign=campaign)
+            if others.count() + made >= open_tasks > others.count():
+                guide = Staff.objects.get(pk=guide_id)
+                keep = open_tasks - others.count()
+                break
+        if guide is None:
+            self.stdout.write(f"/guide/: no guide can have exactly {open_tasks} open tasks")
             return
-        guide = Staff.objects.get(pk=guide_ids[0])
-        open_tasks = GuideTask.objects.filter(guide=guide, status="open")
-        self.stdout.write(f"guide {guide.name}: {open_tasks.count():,} open tasks (the page lists the first 300)")
+        extra = mine.filter(guide=guide).order_by("due_at", "pk").values_list("pk", flat=True)[keep:]
+        GuideTask.objects.filter(pk__in=list(extra)).update(status=GuideTask.Status.SKIPPED)
+        self.stdout.write(f"guide {guide.name}: "
+                          f"{GuideTask.objects.filter(guide=guide, status=GuideTask.Status.OPEN).count():,} open tasks")
         client = Client()
         client.force_login(guide.user)
         client.get("/guide/")
-        samples = []
-        for _i in range(5):
-            started = time.perf_counter()
-            answer = client.get("/guide/")
-            samples.append(time.perf_counter() - started)
+        samples, sql = [], []
+        for _i in range(7):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                answer = client.get("/guide/")
+                samples.append(time.perf_counter() - started)
+            sql.append(sum(float(q["time"]) for q in queries.captured_queries))
         assert answer.status_code == 200, answer.status_code
-        self.stdout.write(f"/guide/: median {sorted(samples)[2] * 1000:.0f} ms over 5 requests (target 150 ms)")
+        self.stdout.write(f"/guide/: median {sorted(samples)[3] * 1000:.0f} ms over 7 requests, of which SQL "
+                          f"{sorted(sql)[3] * 1000:.0f} ms in {len(queries.captured_queries)} queries (target 150 ms)")
