@@ -197,7 +197,11 @@ class MemberLifecycle(TenantOwned):
     matured_at = models.DateTimeField(_("first reached maturity"), null=True, blank=True)
     prev_stage = models.CharField(max_length=12, blank=True)
     prev_warning = models.BooleanField(default=False)
-    run = models.ForeignKey(LifecycleRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # Not indexed: an update that leaves the stage, store, guide and dates alone can then stay on
+    # its page (a HOT update) without touching any index.
+    run = models.ForeignKey(
+        LifecycleRun, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     as_of = models.DateTimeField(_("as of"))
 
     class Meta:

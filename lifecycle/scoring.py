@@ -177,12 +177,19 @@ def _orders_sql(member_filter):
         GROUP BY o.member_id"""
 
 
-def _member_columns(favourite, store, interaction):
+ORDER_COLUMNS = {
+    "first_order_at": "o.first_order_at", "last_order_at": "o.last_order_at",
+    "orders_total": "COALESCE(o.orders_total, 0)", "orders_90": "COALESCE(o.orders_90, 0)",
+    "orders_365": "COALESCE(o.orders_365, 0)", "spend_total": "COALESCE(o.spend_total, 0)",
+    "spend_90": "COALESCE(o.spend_90, 0)", "spend_365": "COALESCE(o.spend_365, 0)",
+}
+
+
+def _member_columns(favourite, store, interaction, orders=None):
+    orders = {**ORDER_COLUMNS, **(orders or {})}
+    order_columns = ", ".join(f"{expr} AS {name}" for name, expr in orders.items())
     return f"""m.id AS member_id, m.tenant_id AS tenant_id, m.home_store_id AS store_id, m.owner_guide_id AS guide_id,
-        m.joined_at AS joined_at, o.first_order_at AS first_order_at, o.last_order_at AS last_order_at,
-        COALESCE(o.orders_total, 0) AS orders_total, COALESCE(o.orders_90, 0) AS orders_90,
-        COALESCE(o.orders_365, 0) AS orders_365, COALESCE(o.spend_total, 0) AS spend_total,
-        COALESCE(o.spend_90, 0) AS spend_90, COALESCE(o.spend_365, 0) AS spend_365,
+        m.joined_at AS joined_at, {order_columns},
         {favourite} AS favourite_category, {store} AS preferred_store_id, {interaction} AS last_interaction_at,
         CASE WHEN m.contact_status_changed_at > %(t)s THEN '{ContactStatus.ACTIVE}' ELSE m.contact_status END
             AS contact_status,
@@ -260,16 +267,33 @@ def _queued_metrics_sql():
             GROUP BY o.store_id ORDER BY COUNT(*) DESC, MAX(o.placed_at) DESC, o.store_id LIMIT 1)"""
     interaction = f"""(SELECT MAX(e.occurred_at) FROM {t['event']} e
             WHERE e.tenant_id = %(tenant)s AND e.member_id = m.id AND e.occurred_at <= %(t)s)"""
+    # Members queued only because time moved them have no order placed, changed, entering or
+    # leaving the year since their row was written: their totals and 365-day figures stand, and
+    # only the 90-day figures are recounted, from the orders of the last 90 days.
+    orders = {
+        name: f"CASE WHEN p.refresh_profile THEN {expr} ELSE old.{name} END" for name, expr in ORDER_COLUMNS.items()
+    }
+    orders["orders_90"] = "CASE WHEN p.refresh_profile THEN COALESCE(o.orders_90, 0) ELSE COALESCE(o90.orders_90, 0) END"
+    orders["spend_90"] = "CASE WHEN p.refresh_profile THEN COALESCE(o.spend_90, 0) ELSE COALESCE(o90.spend_90, 0) END"
     columns = _member_columns(
         f"CASE WHEN p.refresh_profile THEN {favourite} ELSE COALESCE(old.favourite_category, '') END",
         f"CASE WHEN p.refresh_profile THEN {store} ELSE old.preferred_store_id END",
         f"CASE WHEN p.refresh_profile THEN {interaction} ELSE old.last_interaction_at END",
+        orders,
     )
     return f"""
     SELECT {columns}
     FROM {t['pending']} p
     JOIN {t['member']} m ON m.id = p.member_id
-    LEFT JOIN ({_orders_sql(_pending)}) o ON o.member_id = m.id
+    LEFT JOIN ({_orders_sql(_pending_profile)}) o ON o.member_id = m.id
+    LEFT JOIN (
+        SELECT o.member_id AS member_id, COUNT(*) AS orders_90, SUM({NET}) AS spend_90
+        FROM {t['pending']} q JOIN {t['order']} o ON o.tenant_id = %(tenant)s AND o.member_id = q.member_id
+            AND o.placed_at > %(t90)s AND o.placed_at <= %(t)s
+        WHERE q.tenant_id = %(tenant)s AND q.run_id = %(run)s AND NOT q.refresh_profile
+            AND q.member_id >= %(lo)s AND q.member_id < %(hi)s AND {COUNTED}
+        GROUP BY o.member_id
+    ) o90 ON o90.member_id = m.id
     LEFT JOIN {t['lc']} old ON old.member_id = m.id
     WHERE p.tenant_id = %(tenant)s AND p.run_id = %(run)s AND p.member_id >= %(lo)s AND p.member_id < %(hi)s
         AND m.tenant_id = %(tenant)s AND m.joined_at <= %(t)s
@@ -546,6 +570,13 @@ def queue_changed_members(tenant_id, run_id, as_of, rules, previous):
             cursor.execute(insert.format(flag="TRUE", source=source) + "ON CONFLICT DO NOTHING", params)
         for source in stage_sources:
             cursor.execute(insert.format(flag="FALSE", source=source) + "ON CONFLICT DO NOTHING", params)
+        # A time-moved member keeps the stored totals; one without a stored row (say, whose join
+        # date was moved back by an import) is read in full.
+        cursor.execute(
+            f"UPDATE {t['pending']} SET refresh_profile = TRUE WHERE tenant_id = %(tenant)s AND run_id = %(run)s "
+            f"AND NOT refresh_profile AND NOT EXISTS (SELECT 1 FROM {t['lc']} lc WHERE lc.member_id = {t['pending']}.member_id)",
+            params,
+        )
         if _postgres():
             cursor.execute(f"ANALYZE {t['pending']}")
 

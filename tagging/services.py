@@ -171,79 +171,104 @@ def apply_tags(tenant, members, add=(), remove=(), source=TagSource.MANUAL, staf
 
 # ---------------------------------------------------------------- automatic tags
 
-def _desired(group, tags, ctx, member_ids):
-    """(member id, tag id) pairs the group's rules give, as one query."""
+def _desired_sql(group, tags, ctx, member_ids):
+    """SQL and params of the (mid, tid) pairs the group's rules give, as one query: a CASE for an
+    exclusive group (the first matching tag by position wins), a UNION ALL of one query per tag
+    otherwise. None when no tag has a rule."""
+    if not tags:
+        return None
     base = Member.objects.all()
     if member_ids is not None:
         base = base.filter(pk__in=member_ids)
+    rules = [(tag, compile_tree(parse(tag.rule, path=f"tags[{tag.pk}].rule"), ctx)) for tag in tags]
     if group.exclusive:
-        whens = [When(compile_tree(parse(tag.rule, path=f"tags[{tag.pk}].rule"), ctx), then=Value(tag.pk)) for tag in tags]
-        return [base.annotate(tid=Case(*whens, default=None, output_field=IntegerField())).filter(tid__isnull=False)]
-    return [
-        base.filter(compile_tree(parse(tag.rule, path=f"tags[{tag.pk}].rule"), ctx)).annotate(
-            tid=Value(tag.pk, output_field=IntegerField())
+        whens = [When(q, then=Value(tag.pk)) for tag, q in rules]
+        queries = [base.annotate(tid=Case(*whens, default=None, output_field=IntegerField())).filter(tid__isnull=False)]
+    else:
+        queries = [base.filter(q).annotate(tid=Value(tag.pk, output_field=IntegerField())) for tag, q in rules]
+    parts = [_sql(query.order_by().values("tid", mid=F("pk"))) for query in queries]
+    return " UNION ALL ".join(sql for sql, _params in parts), [p for _sql_, params in parts for p in params]
+
+
+def _full_join():
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 39)
+    return True
+
+
+def _diff_sql(desired, held):
+    """(mid, tid, held_id): the desired pairs not held (held_id NULL) and the held rows not desired
+    (mid and tid NULL), worked out in one pass over both sets where the database has FULL JOIN."""
+    if desired is None:
+        return f"SELECT NULL AS mid, NULL AS tid, h.id AS held_id, h.member_id AS held_mid, h.tag_id AS held_tid FROM ({held}) h"
+    if _full_join():
+        return (
+            f"SELECT d.mid AS mid, d.tid AS tid, h.id AS held_id, h.member_id AS held_mid, h.tag_id AS held_tid "
+            f"FROM ({desired}) d FULL OUTER JOIN ({held}) h ON h.member_id = d.mid AND h.tag_id = d.tid "
+            f"WHERE d.mid IS NULL OR h.id IS NULL"
         )
-        for tag in tags
-    ]
+    return (
+        f"SELECT d.mid AS mid, d.tid AS tid, NULL AS held_id, NULL AS held_mid, NULL AS held_tid FROM ({desired}) d "
+        f"WHERE NOT EXISTS (SELECT 1 FROM ({held}) h WHERE h.member_id = d.mid AND h.tag_id = d.tid) "
+        f"UNION ALL SELECT NULL, NULL, h.id, h.member_id, h.tag_id FROM ({held}) h "
+        f"WHERE NOT EXISTS (SELECT 1 FROM ({desired}) d WHERE d.mid = h.member_id AND d.tid = h.tag_id)"
+    )
 
 
-def _sync(tenant, group, desired, scope_ids, at, tag_ids):
-    """Make the group's MemberTag rows equal ``desired``: logged removals, then logged additions.
-    The desired pairs are worked out once into a temporary table that the four statements join."""
-    d_sql, d_params = _sql(desired.order_by().values("tid", mid=F("pk")))
-    mt = _table(MemberTag)
-    scope, scope_params = "", []
+def _sync(tenant, group, tags, ctx, scope_ids, at):
+    """Make the group's MemberTag rows equal what its rules give: logged removals, then logged
+    additions. The difference between the desired pairs and the held rows is worked out once, in
+    one statement, into a temporary table holding only what changes; the writes read that."""
+    desired = _desired_sql(group, tags, ctx, scope_ids)
+    held = (
+        f"SELECT mt.id AS id, mt.member_id AS member_id, mt.tag_id AS tag_id FROM {_table(MemberTag)} mt "
+        f"WHERE mt.tenant_id = %s AND mt.group_id = %s"
+    )
+    held_params = [tenant.pk, group.pk]
     if scope_ids is not None:
-        scope = f" AND mt.member_id IN ({', '.join(['%s'] * len(scope_ids))})"
-        scope_params = list(scope_ids)
-    tags_in = ", ".join(["%s"] * len(tag_ids))
-    stale = (
-        f"FROM {mt} mt WHERE mt.tenant_id = %s AND mt.group_id = %s AND mt.tag_id IN ({tags_in}){scope} "
-        f"AND NOT EXISTS (SELECT 1 FROM tagging_desired d WHERE d.mid = mt.member_id AND d.tid = mt.tag_id)"
-    )
-    stale_params = [tenant.pk, group.pk, *tag_ids, *scope_params]
-    fresh = (
-        f"FROM tagging_desired d WHERE NOT EXISTS (SELECT 1 FROM {mt} mt "
-        f"WHERE mt.tenant_id = %s AND mt.member_id = d.mid AND mt.tag_id = d.tid)"
-    )
-    fresh_params = [tenant.pk]
+        held += f" AND mt.member_id IN ({', '.join(['%s'] * len(scope_ids))})"
+        held_params += list(scope_ids)
+    desired_sql, desired_params = desired if desired else (None, [])
+    if desired is None:
+        params = held_params
+    elif _full_join():
+        params = [*desired_params, *held_params]
+    else:
+        params = [*desired_params, *held_params, *held_params, *desired_params]
     auto = TagSource.AUTOMATIC
+    log = f"INSERT INTO {_table(TagChange)} (tenant_id, member_id, tag_id, action, source, staff_id, at) "
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS tagging_desired")
-        cursor.execute(f"CREATE TEMPORARY TABLE tagging_desired AS {d_sql}", d_params)
-        # An index keeps the anti-joins cheap even when the planner's row estimates lag behind a
-        # bulk change (a nested loop over an unindexed temporary table would be quadratic).
-        cursor.execute("CREATE INDEX tagging_desired_pair ON tagging_desired (mid, tid)")
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE tagging_desired")
+        cursor.execute("DROP TABLE IF EXISTS tagging_diff")
+        cursor.execute(f"CREATE TEMPORARY TABLE tagging_diff AS {_diff_sql(desired_sql, held)}", params)
         cursor.execute(
-            f"INSERT INTO {_table(TagChange)} (tenant_id, member_id, tag_id, action, source, staff_id, at) "
-            f"SELECT %s, mt.member_id, mt.tag_id, %s, %s, NULL, %s {stale}",
-            [tenant.pk, TagChange.Action.REMOVED, auto, at, *stale_params],
+            f"{log} SELECT %s, held_mid, held_tid, %s, %s, NULL, %s FROM tagging_diff WHERE held_id IS NOT NULL",
+            [tenant.pk, TagChange.Action.REMOVED, auto, at],
         )
-        cursor.execute(f"DELETE FROM {mt} WHERE id IN (SELECT mt.id {stale})", stale_params)
+        cursor.execute(
+            f"DELETE FROM {_table(MemberTag)} WHERE id IN (SELECT held_id FROM tagging_diff WHERE held_id IS NOT NULL)"
+        )
         removed = cursor.rowcount
         cursor.execute(
-            f"INSERT INTO {_table(TagChange)} (tenant_id, member_id, tag_id, action, source, staff_id, at) "
-            f"SELECT %s, d.mid, d.tid, %s, %s, NULL, %s {fresh}",
-            [tenant.pk, TagChange.Action.ADDED, auto, at, *fresh_params],
+            f"{log} SELECT %s, mid, tid, %s, %s, NULL, %s FROM tagging_diff WHERE held_id IS NULL",
+            [tenant.pk, TagChange.Action.ADDED, auto, at],
         )
         cursor.execute(
-            f"INSERT INTO {mt} (tenant_id, member_id, tag_id, group_id, source, added_by_id, added_at) "
-            f"SELECT %s, d.mid, d.tid, %s, %s, NULL, %s {fresh} ON CONFLICT (tenant_id, member_id, tag_id) DO NOTHING",
-            [tenant.pk, group.pk, auto, at, *fresh_params],
+            f"INSERT INTO {_table(MemberTag)} (tenant_id, member_id, tag_id, group_id, source, added_by_id, added_at) "
+            f"SELECT %s, mid, tid, %s, %s, NULL, %s FROM tagging_diff WHERE held_id IS NULL "
+            f"ON CONFLICT (tenant_id, member_id, tag_id) DO NOTHING",
+            [tenant.pk, group.pk, auto, at],
         )
         added = cursor.rowcount
-        cursor.execute("DROP TABLE tagging_desired")
+        cursor.execute("DROP TABLE tagging_diff")
     return added, removed
 
 
+# Members per statement of an incremental refresh; each tag's query names them, so fewer when a
+# group has many tags (the databases bound the parameters of one statement).
+REFRESH_PARAMS = 30_000
 REFRESH_CHUNK = 5000
-
-
-def _nobody():
-    # Ids are positive: a query that selects no member yet still compiles to SQL.
-    return Member.objects.filter(pk__lt=0).annotate(tid=Value(0, output_field=IntegerField()))
 
 
 def refresh_automatic_tags(tenant, as_of, member_ids=None, group_ids=None):
@@ -255,31 +280,21 @@ def refresh_automatic_tags(tenant, as_of, member_ids=None, group_ids=None):
     if group_ids is not None:
         groups = groups.filter(pk__in=group_ids)
     totals = {"added": 0, "removed": 0, "groups": 0}
-    scopes = [None]
-    if member_ids is not None:
-        ids = sorted(set(member_ids))
-        scopes = [ids[i:i + REFRESH_CHUNK] for i in range(0, len(ids), REFRESH_CHUNK)]
+    ids = sorted(set(member_ids)) if member_ids is not None else None
     for group in groups:
         with transaction.atomic():
             group = TagGroup.objects.select_for_update().get(pk=group.pk)
             tags = list(Tag.objects.filter(group=group).exclude(rule__isnull=True).order_by("position", "pk"))
-            all_tag_ids = list(Tag.objects.filter(group=group).values_list("pk", flat=True))
-            if not all_tag_ids:
+            if not Tag.objects.filter(group=group).exists():
                 continue
+            scopes = [None]
+            if ids is not None:
+                size = max(1, min(REFRESH_CHUNK, REFRESH_PARAMS // (len(tags) + 1)))
+                scopes = [ids[i:i + size] for i in range(0, len(ids), size)]
             for scope in scopes:
-                desired_sets = _desired(group, tags, ctx, scope) if tags else []
-                if group.exclusive or not tags:
-                    pairs = [(desired_sets[0] if desired_sets else _nobody(), all_tag_ids)]
-                else:
-                    pairs = [(desired, [tag.pk]) for desired, tag in zip(desired_sets, tags)]
-                    ruled = {tag.pk for tag in tags}
-                    ruleless = [pk for pk in all_tag_ids if pk not in ruled]
-                    if ruleless:
-                        pairs.append((_nobody(), ruleless))
-                for desired, tag_ids in pairs:
-                    added, removed = _sync(tenant, group, desired, scope, as_of, tag_ids)
-                    totals["added"] += added
-                    totals["removed"] += removed
+                added, removed = _sync(tenant, group, tags, ctx, scope, as_of)
+                totals["added"] += added
+                totals["removed"] += removed
             group.refreshed_at = as_of
             group.save(update_fields=["refreshed_at"])
             totals["groups"] += 1

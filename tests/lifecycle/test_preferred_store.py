@@ -106,3 +106,14 @@ def test_nightly_runs_keep_the_preferred_store_a_complete_full_run_computes(shop
     assert moved, "the generated orders should move some preferred stores over 40 days"
     assert check.changes_total == 0
     assert not MemberLifecycle.objects.filter(run_id=check.pk).exists()
+
+
+def test_a_member_whose_join_date_moves_back_unscored_is_scored_in_full_on_the_nightly_run(shop, brand):
+    """Time-moved members keep their stored totals; one without a stored row gets all of them."""
+    member = shop.member(joined_at=AS_OF + 10 * DAY, external_id="LATE-1")
+    services.score_full(brand.tenant, AS_OF)
+    assert not MemberLifecycle.objects.filter(member=member).exists()
+    shop.member(joined_at=AS_OF + DAY - 180 * DAY - timedelta(hours=1), external_id="LATE-1")
+    services.score_nightly(brand.tenant, AS_OF + DAY)
+    row = state(member)
+    assert (row.stage, row.rule, row.orders_total, row.preferred_store_id) == ("churned", "churned_never_bought", 0, None)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from lifecycle import services
 from lifecycle.models import DailyStageSnapshot, LifecycleRun, MemberLifecycle, StageChange
 from lifecycle.signals import run_finished
-from members.models import Member, Order
+from members.models import Event, Member, Order, OrderLine
 from scrm.models import Tenant
 from scrm.tenancy import tenant_context
 
@@ -73,6 +73,12 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"  seeded in {time.perf_counter() - started:.0f} s")
             tenant = Tenant.objects.get(slug=slug)
+            if connection.vendor == "postgresql":
+                # What autovacuum does to a table that has settled: the visibility map lets the
+                # covering indexes answer without reading the rows.
+                with connection.cursor() as cursor:
+                    for model in (Member, Order, OrderLine, Event):
+                        cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
         members = Member.objects.unscoped().filter(tenant=tenant).count()
         orders = Order.objects.unscoped().filter(tenant=tenant).count()
         self.stdout.write(f"Brand {slug!r}: {members:,} members, {orders:,} orders ({orders / max(members, 1):.1f} each).")
@@ -94,6 +100,11 @@ class Command(BaseCommand):
                 with connection.cursor() as cursor:
                     cursor.execute(f"VACUUM ANALYZE {MemberLifecycle._meta.db_table}")
         as_of = timezone.now()
+        latest = services.latest_run(tenant)
+        if latest is not None and latest.as_of >= as_of:
+            # A run kept from an earlier benchmark is a simulated day ahead: carry on after it, so
+            # that the full run re-reads only what changed since, as a full run on a real day does.
+            as_of = latest.as_of + timedelta(hours=1)
 
         self._timed(results, "full (first: every row written)", lambda: services.score_full(tenant, as_of))
         if connection.vendor == "postgresql":
