@@ -78,9 +78,9 @@ class JoinResult:
 # ---------------------------------------------------------------- saving a live code
 
 def _welcome_errors(text):
-    from .services import _VARIABLE
+    from .services import VARIABLE
 
-    unknown = sorted({n for n in _VARIABLE.findall(text or "") if n not in WELCOME_VARIABLES})
+    unknown = sorted({n for n in VARIABLE.findall(text or "") if n not in WELCOME_VARIABLES})
     if unknown:
         return [_("Unknown variables: %(names)s. Use %(known)s.") % {
             "names": ", ".join("{%s}" % n for n in unknown),

@@ -46,7 +46,7 @@ HOLD_LIMIT = timedelta(days=14)
 SCRIPT_VARIABLES = ("name", "coupon_code", "coupon", "favourite_category", "guide", "store", "survey_link")
 # Steps that send their text through the step's channel.
 SENDING_ACTIONS = (Action.MESSAGE, Action.SURVEY)
-_VARIABLE = re.compile(r"\{(\w+)\}")
+VARIABLE = re.compile(r"\{(\w+)\}")
 
 
 class CampaignError(Exception):
@@ -65,7 +65,7 @@ def outreach_settings(tenant):
 # ---------------------------------------------------------------- scripts
 
 def script_errors(text):
-    unknown = sorted({name for name in _VARIABLE.findall(text or "") if name not in SCRIPT_VARIABLES})
+    unknown = sorted({name for name in VARIABLE.findall(text or "") if name not in SCRIPT_VARIABLES})
     if unknown:
         return [_("Unknown variables: %(names)s. Use %(known)s.") % {
             "names": ", ".join("{%s}" % n for n in unknown), "known": ", ".join("{%s}" % n for n in SCRIPT_VARIABLES),
@@ -75,7 +75,7 @@ def script_errors(text):
 
 def render_script(text, values):
     """Fill {name}-style variables; only plain names are replaced, so a script cannot reach attributes."""
-    return _VARIABLE.sub(lambda m: str(values.get(m.group(1), m.group(0)) or ""), text or "")
+    return VARIABLE.sub(lambda m: str(values.get(m.group(1), m.group(0)) or ""), text or "")
 
 
 # ---------------------------------------------------------------- time
@@ -499,7 +499,9 @@ def _recipient(channel, member, guide):
     if channel == Channel.EMAIL:
         return str(member.attributes.get("email", "")) if isinstance(member.attributes, dict) else ""
     if channel == Channel.WECOM:
-        external = member.attributes.get("wecom_external_userid", "") if isinstance(member.attributes, dict) else ""
+        external = member.wecom_external_userid or (
+            member.attributes.get("wecom_external_userid", "") if isinstance(member.attributes, dict) else ""
+        )
         return str(external) if external and guide is not None and guide.wecom_userid else ""
     return member.external_id
 
@@ -554,7 +556,9 @@ def _recipient_expression(channel):
     if channel == Channel.WECOM:
         return Case(
             When(Q(member__owner_guide__wecom_userid__gt=""),
-                 then=Coalesce(KT("member__attributes__wecom_external_userid"), Value(""))),
+                 then=Coalesce(
+                     NullIf(F("member__wecom_external_userid"), Value("")),
+                     KT("member__attributes__wecom_external_userid"), Value(""))),
             default=Value(""), output_field=CharField(),
         )
     return F("member__external_id")
@@ -630,7 +634,7 @@ def _script_expression(tenant, step):
         "store": Coalesce(F("member__home_store__name"), _text("")),
     }
     parts, start = [], 0
-    for match in _VARIABLE.finditer(step.script or ""):
+    for match in VARIABLE.finditer(step.script or ""):
         if match.start() > start:
             parts.append(_text(step.script[start:match.start()]))
         parts.append(variables.get(match.group(1), _text(match.group(0))))

@@ -254,3 +254,21 @@ def test_another_brands_campaigns_and_members_are_untouched(brand, other_brand):
     with other_brand.scope():
         assert not Enrolment.objects.filter(campaign=theirs).exists()
         assert not GuideTask.objects.exists()
+
+
+def test_a_wecom_message_goes_to_the_members_wecom_contact_on_behalf_of_their_guide(in_brand):
+    in_brand.guide.wecom_userid = "zhangsan"
+    in_brand.guide.save(update_fields=["wecom_userid"])
+    contact = member(in_brand, name="林晓")
+    contact.wecom_external_userid = "wmCONTACT1"
+    contact.save(update_fields=["wecom_external_userid"])
+    no_wecom = member(in_brand, name="周敏")
+    campaign(in_brand, [{**MESSAGE, "delay_days": 0, "channel": "wecom"}])
+    services.enrol_from_run(in_brand.tenant, full_run(in_brand, T0).pk, T0)
+
+    services.run_due_steps(in_brand.tenant, T0 + timedelta(hours=1))
+
+    message = Message.objects.get()
+    assert (message.member_id, message.recipient, message.body) == (contact.pk, "wmCONTACT1", "林晓，新品已到店")
+    skipped = StepRun.objects.get(member=no_wecom)
+    assert skipped.status == "skipped" and skipped.reason
