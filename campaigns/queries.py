@@ -7,9 +7,12 @@ from django.db.models import (
     Count, DateTimeField, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value,
 )
 from django.db.models.functions import Coalesce
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from members.models import Event, EventType, Order
+from tagging.models import MemberTag
 
 from .models import Enrolment, GuideTask, Message, StepRun
 from .services import CONTROL, outreach_settings
@@ -140,6 +143,19 @@ def task_counts(tasks, tenant, as_of):
         done_today=Count("pk", filter=Q(done_at__gte=start, done_at__lt=end) & ~Q(status=GuideTask.Status.OPEN)),
         snoozed=Count("pk", filter=Q(status=GuideTask.Status.OPEN, snoozed_until__gt=as_of)),
     )
+
+
+def member_tags(member_ids):
+    """{member id: the member's tags as badges, by name} for the members on one task list. Flat
+    rows rather than MemberTag and Tag objects, and each distinct tag's badge made once: a list of
+    200 members holds a few thousand tags but only a few dozen distinct ones."""
+    badges, held = {}, {}
+    rows = MemberTag.objects.filter(member_id__in=member_ids).order_by("tag__name", "tag_id")
+    for member_id, tag_id, name, colour in rows.values_list("member_id", "tag_id", "tag__name", "tag__colour"):
+        if tag_id not in badges:
+            badges[tag_id] = format_html('<span class="badge rounded-pill me-1" style="background:{}">{}</span>', colour, name)
+        held.setdefault(member_id, []).append(badges[tag_id])
+    return {member_id: mark_safe("".join(row)) for member_id, row in held.items()}
 
 
 def guide_table(tasks, tenant, as_of):

@@ -262,7 +262,10 @@ def _queued_metrics_sql():
     favourite = f"""COALESCE((SELECT l.category FROM {t['order']} o JOIN {t['line']} l ON l.order_id = o.id
             WHERE o.tenant_id = %(tenant)s AND o.member_id = m.id AND {IN_YEAR} AND {COUNTED} AND l.category <> ''
             GROUP BY l.category ORDER BY SUM(l.amount) DESC, l.category LIMIT 1), '')"""
-    store = f"""(SELECT o.store_id FROM {t['order']} o
+    # SQLite would otherwise group through the store index and read every order of the brand
+    # that has a store, once per member, instead of the member's own orders.
+    by_member = "" if _postgres() else " INDEXED BY order_tenant_member_placed"
+    store = f"""(SELECT o.store_id FROM {t['order']} o{by_member}
             WHERE o.tenant_id = %(tenant)s AND o.member_id = m.id AND {IN_YEAR} AND {COUNTED} AND o.store_id IS NOT NULL
             GROUP BY o.store_id ORDER BY COUNT(*) DESC, MAX(o.placed_at) DESC, o.store_id LIMIT 1)"""
     interaction = f"""(SELECT MAX(e.occurred_at) FROM {t['event']} e

@@ -31,6 +31,13 @@ def validate_encoding_aes_key(value):
         raise ValidationError(_("The EncodingAESKey is the 43 letters and digits shown by WeCom.")) from None
 
 
+def _tenant_without_own_index():
+    """The brand key of the high-volume campaign tables: every composite index and unique
+    constraint of these tables starts with it, so it serves deleting a brand's rows and a
+    separate one-column index would only be written to, row by row, by every bulk insert."""
+    return models.ForeignKey("scrm.Tenant", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False)
+
+
 class OutreachSettings(TenantOwned):
     """Contact pressure across all campaigns and the brand's channel settings (one row per brand).
 
@@ -231,6 +238,7 @@ class Enrolment(TenantOwned):
         ACTIVE = "active", _("Active")
         LEFT = "left", _("Left")
 
+    tenant = _tenant_without_own_index()
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="enrolments")
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     # "once" for a campaign entered once ever; the local day of entry for one that allows re-entry.
@@ -275,6 +283,7 @@ class StepRun(TenantOwned):
         NO_COUPON = "no_coupon", _("No coupon could be issued")
         HELD_TOO_LONG = "held_too_long", _("Held too long")
 
+    tenant = _tenant_without_own_index()
     enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="step_runs")
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="runs")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
@@ -308,6 +317,7 @@ class GuideTask(TenantOwned):
         UNREACHABLE = "unreachable", _("Not reachable")
         SKIPPED = "skipped", _("Skipped")
 
+    tenant = _tenant_without_own_index()
     enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="+")
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="+")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks")
@@ -354,6 +364,7 @@ class Message(TenantOwned):
         FAILED = "failed", _("Failed, will retry")
         DEAD = "dead", _("Dead")
 
+    tenant = _tenant_without_own_index()
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     recipient = models.CharField(_("recipient"), max_length=200)
     sender_ref = models.CharField(_("sent on behalf of"), max_length=64, blank=True)
