@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from coupons.models import Coupon
 from coupons.services import CouponError, issue_coupons
 from lifecycle.models import MemberLifecycle, Stage, StageChange
+from members.points import member_days_on
 from members.models import ContactStatus, Event, EventType, Member, MemberTier, Order
 from members.signals import members_changed
 from scrm.models import Staff
@@ -266,6 +267,8 @@ def schedule_due(campaign, today):
         following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
         last = (following - timedelta(days=1)).day
         return today.day == min(campaign.schedule_day or 1, last)
+    if campaign.schedule == Schedule.MEMBER_DAY:
+        return bool(member_days_on(campaign.tenant, today))
     return True
 
 

@@ -114,6 +114,7 @@ class Schedule(models.TextChoices):
     DAILY = "daily", _("Every day")
     WEEKLY = "weekly", _("Every week")
     MONTHLY = "monthly", _("Every month")
+    MEMBER_DAY = "member_day", _("On the member day")
 
 
 class Campaign(TenantOwned):
@@ -137,10 +138,10 @@ class Campaign(TenantOwned):
         "campaigns.Survey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         verbose_name=_("survey"), help_text=_("Empty: any survey."),
     )
-    schedule = models.CharField(_("schedule"), max_length=8, choices=Schedule.choices, blank=True)
+    schedule = models.CharField(_("schedule"), max_length=12, choices=Schedule.choices, blank=True)
     schedule_day = models.PositiveSmallIntegerField(
         _("day"), null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(31)],
-        help_text=_("Weekly: 0 is Monday … 6 Sunday. Monthly: the day of the month (18 for the member day)."),
+        help_text=_("Weekly: 0 is Monday … 6 Sunday. Monthly: the day of the month."),
     )
     segment = models.ForeignKey(
         Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("segment")

@@ -3,7 +3,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns import acquisition_queries as queries
 from campaigns.models import LiveCode, LiveCodeDay, LiveCodeJoin
@@ -80,7 +80,7 @@ def worked(brand):
 
 
 def figures(brand, group, **kwargs):
-    with brand.scope():
+    with brand.scope(), translation.override("en"):
         return queries.results(brand.tenant, queries.Params(group, *PERIOD, **kwargs), AS_OF)
 
 

@@ -123,6 +123,7 @@ def enrolled(brand, recall):
 
 def test_handing_members_to_a_campaign_enrols_them_once_however_often_it_is_clicked(brand, alerts, recall):
     client = brand.session(brand.operator)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     form = {"campaign": recall.pk, "members": [alerts["lin"].pk, alerts["zhou"].pk], "next": "/campaigns/churn-alerts/"}
     first = client.post("/campaigns/churn-alerts/hand-to-campaign/", form, follow=True)
     assert enrolled(brand, recall) == 2

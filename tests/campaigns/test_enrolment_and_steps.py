@@ -272,3 +272,16 @@ def test_a_wecom_message_goes_to_the_members_wecom_contact_on_behalf_of_their_gu
     assert (message.member_id, message.recipient, message.body) == (contact.pk, "wmCONTACT1", "林晓，新品已到店")
     skipped = StepRun.objects.get(member=no_wecom)
     assert skipped.status == "skipped" and skipped.reason
+
+
+def test_a_member_day_campaign_enrols_its_audience_only_on_the_brands_member_day(in_brand):
+    from members.models import MemberDay
+
+    MemberDay.objects.create(tenant=in_brand.tenant, name="会员日", day_of_month=18)
+    member(in_brand)
+    member_day = campaign(in_brand, [TASK], trigger="schedule", schedule="member_day", trigger_stage="", reentry_days=1)
+
+    assert services.enrol_daily(in_brand.tenant, at("2026-03-17 10:00")) == {}
+    assert services.enrol_daily(in_brand.tenant, at("2026-03-18 10:00")) == {member_day.pk: 1}
+    assert services.enrol_daily(in_brand.tenant, at("2026-03-19 10:00")) == {}
+    assert Enrolment.objects.filter(campaign=member_day).count() == 1

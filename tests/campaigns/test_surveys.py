@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import signing
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns import services, surveys
 from campaigns.models import Campaign, GuideTask, Message, Question, StepRun, Survey, SurveyResponse
@@ -95,7 +95,7 @@ def test_the_builder_says_what_is_wrong_with_a_choice_question(brand):
         "questions-TOTAL_FORMS": "1", "questions-INITIAL_FORMS": "0",
         "questions-0-text": "Colour?", "questions-0-kind": "single", "questions-0-choices_text": "Red\nRed",
     }
-    answer = brand.session(brand.operator).post("/campaigns/surveys/new/", form)
+    answer = brand.session(brand.operator).post("/campaigns/surveys/new/", form, HTTP_ACCEPT_LANGUAGE="en")
     assert answer.status_code == 200
     errors = answer.context["questions"].forms[0].errors["choices_text"]
     assert errors == ["A choice question needs at least two choices.", "Listed twice: Red."]
@@ -105,7 +105,7 @@ def test_the_builder_says_what_is_wrong_with_a_choice_question(brand):
 
 def test_a_survey_without_questions_is_not_saved(brand):
     form = {"name": "空问卷", "status": "draft", "questions-TOTAL_FORMS": "0", "questions-INITIAL_FORMS": "0"}
-    answer = brand.session(brand.operator).post("/campaigns/surveys/new/", form)
+    answer = brand.session(brand.operator).post("/campaigns/surveys/new/", form, HTTP_ACCEPT_LANGUAGE="en")
     assert answer.status_code == 200 and "Add at least one question." in answer.content.decode()
 
 
@@ -336,7 +336,7 @@ def test_a_guide_task_with_a_survey_puts_the_link_in_the_script(brand, farewell)
 def test_the_step_form_asks_for_the_survey_when_the_script_uses_its_link(brand, farewell):
     from campaigns.forms import StepForm
 
-    with brand.scope():
+    with brand.scope(), translation.override("en"):
         form = StepForm({"delay_days": 0, "action": "guide_task", "script": "填问卷：{survey_link}", "due_hours": 24})
         assert not form.is_valid() and form.errors["survey"] == ["Choose the survey the link opens."]
         form = StepForm({"delay_days": 0, "action": "survey", "due_hours": 24, "survey": farewell["survey"].pk})
