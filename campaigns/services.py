@@ -17,7 +17,7 @@ from django.db.models import (
     Case, CharField, Count, DateTimeField, Exists, F, Func, IntegerField, Lookup, Max, OuterRef, Q, Subquery, Value,
     When,
 )
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, Length, Mod, NullIf, Substr
 from django.utils.translation import gettext as _
 
@@ -555,13 +555,14 @@ def _recipient_expression(channel):
     if channel == Channel.SMS:
         return Coalesce(F("member__mobile"), Value(""))
     if channel == Channel.EMAIL:
-        return Coalesce(KT("member__attributes__email"), Value(""))
+        return Coalesce(KeyTextTransform("email", "member__attributes"), Value(""), output_field=CharField())
     if channel == Channel.WECOM:
         return Case(
             When(Q(member__owner_guide__wecom_userid__gt=""),
                  then=Coalesce(
                      NullIf(F("member__wecom_external_userid"), Value("")),
-                     KT("member__attributes__wecom_external_userid"), Value(""))),
+                     KeyTextTransform("wecom_external_userid", "member__attributes"), Value(""),
+                     output_field=CharField())),
             default=Value(""), output_field=CharField(),
         )
     return F("member__external_id")

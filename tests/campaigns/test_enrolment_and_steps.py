@@ -285,3 +285,14 @@ def test_a_member_day_campaign_enrols_its_audience_only_on_the_brands_member_day
     assert services.enrol_daily(in_brand.tenant, at("2026-03-18 10:00")) == {member_day.pk: 1}
     assert services.enrol_daily(in_brand.tenant, at("2026-03-19 10:00")) == {}
     assert Enrolment.objects.filter(campaign=member_day).count() == 1
+
+
+def test_an_email_step_goes_to_the_address_in_the_members_attributes(in_brand):
+    reader = member(in_brand, name="林晓", attributes={"email": "lin@example.com"})
+    member(in_brand, name="周敏")
+    campaign(in_brand, [{**MESSAGE, "delay_days": 0, "channel": "email"}])
+    services.enrol_from_run(in_brand.tenant, full_run(in_brand, T0).pk, T0)
+
+    services.run_due_steps(in_brand.tenant, T0 + timedelta(hours=1))
+
+    assert list(Message.objects.values_list("member_id", "recipient")) == [(reader.pk, "lin@example.com")]
