@@ -407,3 +407,43 @@ def test_a_campaign_message_on_wecom_retries_after_a_rate_limit(brand, wecom):
     assert wecom.templates == [{"chat_type": "single", "external_userid": ["wmCUSTOMER1"], "sender": "zhangsan",
                                 "text": {"content": "林晓，新品到店"}}]
 
+
+
+# ---------------------------------------------------------------- the live-code door, end to end
+
+def test_a_customer_adding_a_guide_through_a_live_code_joins_once_however_often_wecom_retries(
+        client, brand, wecom, django_capture_on_commit_callbacks):
+    from campaigns import acquisition
+    from campaigns.models import LiveCodeJoin
+    from coupons.models import Coupon
+    from tests.campaigns.helpers import template
+
+    configure(brand, wecom)
+    with brand.scope():
+        Staff.objects.filter(pk=brand.guide.pk).update(wecom_userid="zhangsan")
+        brand.guide.refresh_from_db()
+        gift = template(brand, per_member_limit=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            code = acquisition.save_live_code(brand.tenant, {
+                "name": "收银台", "channel_type": "store_cashier", "store": brand.store, "pool": [brand.guide],
+                "welcome_message": "{name}您好，我是{guide}，新人券 {coupon_code}", "welcome_coupon": gift,
+            }, as_of=timezone.now())
+    [way] = wecom.contact_ways.values()
+    assert way["state"] == code.code and way["user"] == ["zhangsan"]
+
+    wecom.add_contact("wmJOINER", "林晓", follow_userids=["zhangsan"])
+    fields = change("add_external_contact", external_userid="wmJOINER", State=code.code, WelcomeCode="WELCOME-J1")
+    params, body = wecom.callback(brand.tenant.slug, TOKEN, AES_KEY, CORP_ID, fields)
+    for _attempt in range(3):  # WeCom retries a callback it thinks went unanswered
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_callback(client, brand.tenant.slug, params, body).content == b"success"
+
+    with brand.scope():
+        joiner = Member.objects.get(wecom_external_userid="wmJOINER")
+        assert (joiner.name, joiner.owner_guide_id) == ("林晓", brand.guide.pk)
+        assert LiveCodeJoin.objects.filter(live_code=code, member=joiner).count() == 1
+        [coupon] = Coupon.objects.filter(member=joiner)
+        assert Event.objects.filter(member=joiner, type=EventType.CONTACT_ADDED).count() == 1
+    [welcome] = wecom.welcome_messages
+    assert welcome["welcome_code"] == "WELCOME-J1"
+    assert welcome["text"]["content"] == f"林晓您好，我是{brand.guide.name}，新人券 {coupon.display_code}"
