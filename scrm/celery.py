@@ -7,6 +7,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scrm.settings")
 app = Celery("scrm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_routes = {
+    # Issuing coupons is outreach work, whichever app starts it.
+    "tagging.tasks.issue_segment_coupons": {"queue": "outreach"},
     "members.tasks.*": {"queue": "ingest"},
     "members.points_tasks.*": {"queue": "scoring"},
     "lifecycle.tasks.*": {"queue": "scoring"},

@@ -17,7 +17,7 @@ def refresh_automatic_tags(tenant_id, member_ids=None, as_of=None, group_ids=Non
         return services.refresh_automatic_tags(tenant, moment, member_ids=member_ids, group_ids=group_ids)
 
 
-@shared_task(name="tagging.tasks.issue_segment_coupons", queue="outreach", acks_late=True)
+@shared_task(name="tagging.tasks.issue_segment_coupons", acks_late=True)
 def issue_segment_coupons(tenant_id, run_id, as_of=None):
     """Issue a coupon to each member of a segment (a run started on the segment page); safe to run again."""
     with tenant_context(tenant_id) as tenant:
