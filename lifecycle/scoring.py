@@ -7,7 +7,7 @@ of 24 hours: "days since X" is floor((as_of - X) / 1 day), so "days since X >= N
 backfill over past dates exact.
 
 One statement per chunk computes every metric from orders, order lines and events, decides the
-rule that matched, and upserts the member's row; it rewrites a row only when something in it
+rule that matched, and writes the member's row; it rewrites a row only when something in it
 changed, so a re-run with the same ``as_of`` writes nothing. A second statement turns the rows
 this run rewrote into StageChange rows when the stage or the warning moved.
 """
@@ -284,10 +284,18 @@ def _queued_metrics_sql():
         f"CASE WHEN p.refresh_profile THEN {interaction} ELSE old.last_interaction_at END",
         orders,
     )
-    return f"""
-    SELECT {columns}
-    FROM {t['pending']} p
-    JOIN {t['member']} m ON m.id = p.member_id
+    if _postgres():
+        # Per queued member, that member's orders only: parallel workers then share the members
+        # out, instead of each aggregating the orders of every queued member again for a hash.
+        order_joins = f"""
+    LEFT JOIN LATERAL ({_orders_sql(lambda column: f"{column} = m.id AND p.refresh_profile")}) o ON TRUE
+    LEFT JOIN LATERAL (
+        SELECT COUNT(*) AS orders_90, SUM({NET}) AS spend_90 FROM {t['order']} o
+        WHERE NOT p.refresh_profile AND o.tenant_id = %(tenant)s AND o.member_id = m.id
+            AND o.placed_at > %(t90)s AND o.placed_at <= %(t)s AND {COUNTED}
+    ) o90 ON TRUE"""
+    else:
+        order_joins = f"""
     LEFT JOIN ({_orders_sql(_pending_profile)}) o ON o.member_id = m.id
     LEFT JOIN (
         SELECT o.member_id AS member_id, COUNT(*) AS orders_90, SUM({NET}) AS spend_90
@@ -296,15 +304,20 @@ def _queued_metrics_sql():
         WHERE q.tenant_id = %(tenant)s AND q.run_id = %(run)s AND NOT q.refresh_profile
             AND q.member_id >= %(lo)s AND q.member_id < %(hi)s AND {COUNTED}
         GROUP BY o.member_id
-    ) o90 ON o90.member_id = m.id
+    ) o90 ON o90.member_id = m.id"""
+    return f"""
+    SELECT {columns}, old.member_id IS NULL AS is_new
+    FROM {t['pending']} p
+    JOIN {t['member']} m ON m.id = p.member_id{order_joins}
     LEFT JOIN {t['lc']} old ON old.member_id = m.id
     WHERE p.tenant_id = %(tenant)s AND p.run_id = %(run)s AND p.member_id >= %(lo)s AND p.member_id < %(hi)s
         AND m.tenant_id = %(tenant)s AND m.joined_at <= %(t)s
     """
 
 
-def _scored_sql(metrics):
-    """Every column of a member's row as of the moment, per member of ``metrics`` (a metrics query)."""
+def _scored_sql(metrics, extra=()):
+    """Every column of a member's row as of the moment, per member of ``metrics`` (a metrics query),
+    followed by the ``extra`` columns of ``metrics``."""
     rule = "r.rule"
     days_to_first = _whole_days("f.joined_at", "f.first_order_at")
     scored = f"""
@@ -323,6 +336,7 @@ def _scored_sql(metrics):
         CASE WHEN f.first_order_at IS NULL THEN NULL WHEN f.first_order_at <= f.joined_at THEN 0
              ELSE {days_to_first} END AS days_to_first_order,
         f.stage AS stage, f.rule AS rule, f.warning_rule <> '' AS churn_warning, f.warning_rule AS warning_rule
+        {"".join(f", f.{name} AS {name}" for name in extra)}
     FROM ({scored}) f"""
 
 
@@ -346,7 +360,7 @@ NEW_COLUMNS = "stage_since, warning_since, matured_at, prev_stage, prev_warning,
 
 
 def _carried(new, old=LC):
-    """SET items shared by the upsert and the update: history-aware columns of a changed row."""
+    """SET items of the update: history-aware columns of a changed row."""
     return f"""stage_since = CASE WHEN {old}.stage = {new}.stage THEN {old}.stage_since ELSE %(t)s END,
         warning_since = CASE WHEN NOT {new}.churn_warning THEN NULL
                              WHEN {old}.churn_warning THEN {old}.warning_since ELSE %(t)s END,
@@ -357,24 +371,9 @@ def _carried(new, old=LC):
         as_of = %(t)s"""
 
 
-def _upsert_sql(source):
-    """Upsert the rows of ``source`` (all columns of ``_scored_sql``); a row is rewritten only
-    when something in it changed, so a re-run with the same as_of writes nothing."""
-    updates = ",\n        ".join(f"{c} = excluded.{c}" for c in COMPARED)
-    changed = " OR ".join(f"{LC}.{c} {_distinct()} excluded.{c}" for c in COMPARED)
-    return f"""
-    INSERT INTO {LC} ({INSERTED}, {NEW_COLUMNS})
-    SELECT f.*, {_new_row_values("f")} FROM ({source}) f
-    WHERE 1 = 1
-    ON CONFLICT (member_id) DO UPDATE SET
-        {updates},
-        {_carried("excluded")}
-    WHERE {changed}
-    """
-
-
 def _update_sql(source):
-    """The same rewrite as the upsert for rows that exist: one join, no per-row conflict handling."""
+    """Rewrite the stored rows that differ from the rows of ``source`` (all columns of
+    ``_scored_sql``): a re-run with the same as_of writes nothing."""
     updates = ",\n        ".join(f"{c} = f.{c}" for c in COMPARED)
     changed = " OR ".join(f"{LC}.{c} {_distinct()} f.{c}" for c in COMPARED)
     return f"""
@@ -386,7 +385,18 @@ def _update_sql(source):
     """
 
 
-def _insert_missing_sql(source):
+def _insert_missing_sql(source, flagged=False):
+    """Insert the rows of ``source`` that have no stored row yet. ``flagged``: ``source`` says so
+    in its ``is_new`` column (known when it was computed); a row another run inserted since is
+    left to that run."""
+    if flagged:
+        columns = ", ".join(f"f.{name.strip()}" for name in INSERTED.split(","))
+        return f"""
+    INSERT INTO {LC} ({INSERTED}, {NEW_COLUMNS})
+    SELECT {columns}, {_new_row_values("f")} FROM ({source}) f
+    WHERE f.is_new
+    ON CONFLICT (member_id) DO NOTHING
+    """
     return f"""
     INSERT INTO {LC} ({INSERTED}, {NEW_COLUMNS})
     SELECT f.*, {_new_row_values("f")} FROM ({source}) f
@@ -394,7 +404,12 @@ def _insert_missing_sql(source):
     """
 
 
-def _changes_sql(member_filter):
+def _changes_sql(member_filter, scored=None, written=None):
+    """StageChange rows for the members this run rewrote whose stage or warning moved. With
+    ``scored`` (the table of the rows the run computed), the rows are found through it, one
+    primary-key read each, instead of by a pass over every member's row. With ``written`` (an
+    INSERT or UPDATE of member rows, PostgreSQL only), the rows are the ones it returns, so the
+    statement that writes them also records their changes without reading them back."""
     t = _tables()
     metrics = ", ".join(
         f"'{name}', {expr}" for name, expr in (
@@ -406,12 +421,19 @@ def _changes_sql(member_filter):
             ("contact_status", "lc.contact_status"),
         )
     )
+    if written:
+        rows = "written lc"
+    elif scored:
+        rows = f"{scored} s JOIN {LC} lc ON lc.member_id = s.member_id"
+    else:
+        rows = f"{LC} lc"
     return f"""
+    {f"WITH written AS ({written} RETURNING {LC}.*)" if written else ""}
     INSERT INTO {t['change']} (tenant_id, member_id, run_id, store_id, guide_id, from_stage, to_stage, from_warning,
         to_warning, at, rule, warning_rule, metrics)
     SELECT lc.tenant_id, lc.member_id, lc.run_id, lc.store_id, lc.guide_id, lc.prev_stage, lc.stage, lc.prev_warning,
         lc.churn_warning, lc.as_of, lc.rule, lc.warning_rule, {_json_object()}({metrics})
-    FROM {LC} lc
+    FROM {rows}
     WHERE lc.tenant_id = %(tenant)s AND lc.run_id = %(run)s AND {member_filter('lc.member_id')}
         AND (lc.prev_stage <> lc.stage OR lc.prev_warning <> lc.churn_warning)
     """
@@ -450,6 +472,23 @@ def _pending_profile(column):
     )
 
 
+def _scored_table(run_id):
+    return connection.ops.quote_name(f"lifecycle_scored_{run_id}")
+
+
+def _materialise(cursor, run_id, source, params):
+    """Compute the rows of ``source`` into a temporary table indexed by member. On PostgreSQL
+    the query that fills it may run in parallel, which a query writing the members' rows may not."""
+    scored = _scored_table(run_id)
+    cursor.execute(f"CREATE TEMPORARY TABLE {scored} AS {source}", params)
+    cursor.execute(f"CREATE INDEX ON {scored} (member_id)" if _postgres() else
+                   f"CREATE INDEX {connection.ops.quote_name(f'lifecycle_scored_{run_id}_member')} ON {scored} (member_id)")
+    if _postgres():
+        # The statements that read it join on the member id, the only statistics they need.
+        cursor.execute(f"ANALYZE {scored} (member_id)")
+    return scored
+
+
 def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
     """Score every member of the tenant who had joined by ``as_of``.
 
@@ -458,7 +497,7 @@ def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
     then written to the members' rows one id range at a time. ``reuse_profile``: the members whose
     favourite category or last interaction can have changed are queued for the run (see
     ``queue_changed_members``); the others keep theirs."""
-    scored = connection.ops.quote_name(f"lifecycle_scored_{run_id}")
+    scored = _scored_table(run_id)
     params = {"tenant": tenant_id, "run": run_id, **rule_params(rules, as_of)}
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {scored}")
@@ -466,11 +505,7 @@ def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
         with transaction.atomic(), connection.cursor() as cursor:
             _session_settings(cursor)
             source = _scored_sql(_metrics_sql(_everyone, _pending_profile if reuse_profile else None))
-            cursor.execute(f"CREATE TEMPORARY TABLE {scored} AS {source}", {**params, "lo": 0, "hi": 2**62})
-            cursor.execute(f"CREATE INDEX ON {scored} (member_id)" if _postgres() else
-                           f"CREATE INDEX {connection.ops.quote_name(f'lifecycle_scored_{run_id}_member')} ON {scored} (member_id)")
-            if _postgres():
-                cursor.execute(f"ANALYZE {scored}")
+            _materialise(cursor, run_id, source, {**params, "lo": 0, "hi": 2**62})
             cursor.execute(f"SELECT MIN(member_id), MAX(member_id) FROM {scored}")
             low, high = cursor.fetchone()
         if low is None:
@@ -485,7 +520,8 @@ def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
 
 
 def score_pending(tenant_id, run_id, as_of, rules):
-    """Score the members queued for this run, in chunks of about ``chunk_size()`` members."""
+    """Score the members queued for this run, in chunks of about ``chunk_size()`` members.
+    Returns how many were scored (the queued members who had joined by ``as_of``)."""
     t = _tables()
     size = chunk_size()
     with connection.cursor() as cursor:
@@ -498,14 +534,43 @@ def score_pending(tenant_id, run_id, as_of, rules):
         )
         starts = [row[0] for row in cursor.fetchall()]
     if not starts:
-        return
+        return 0
     bounds = list(zip(starts, starts[1:] + [None]))
     last = bounds[-1][0]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MAX(member_id) FROM {t['pending']} WHERE tenant_id = %s AND run_id = %s", [tenant_id, run_id])
         bounds[-1] = (last, cursor.fetchone()[0] + 1)
-    source = _scored_sql(_queued_metrics_sql())
-    _score_chunks(tenant_id, run_id, as_of, rules, [_upsert_sql(source)], _pending, bounds)
+    # Each chunk's rows are computed first and then compared with the stored ones: only rows that
+    # differ are rewritten, and the stage changes are read back through the computed rows.
+    params = {"tenant": tenant_id, "run": run_id, **rule_params(rules, as_of)}
+    source = _scored_sql(_queued_metrics_sql(), extra=("is_new",))
+    scored = _scored_table(run_id)
+    computed = f"SELECT * FROM {scored}"
+    if _postgres():
+        statements = [
+            _changes_sql(_everyone, written=_insert_missing_sql(computed, flagged=True)),
+            _changes_sql(_everyone, written=_update_sql(computed)),
+        ]
+    else:
+        statements = [_insert_missing_sql(computed, flagged=True), _update_sql(computed), _changes_sql(_everyone, scored)]
+    members = 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {scored}")
+    try:
+        for lo, hi in bounds:
+            with transaction.atomic(), connection.cursor() as cursor:
+                _session_settings(cursor)
+                chunk = {**params, "lo": lo, "hi": hi}
+                _materialise(cursor, run_id, source, chunk)
+                for statement in statements:
+                    cursor.execute(statement, chunk)
+                cursor.execute(f"SELECT COUNT(*) FROM {scored}")
+                members += cursor.fetchone()[0]
+                cursor.execute(f"DROP TABLE {scored}")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {scored}")
+    return members
 
 
 # ---------------------------------------------------------------- what a run re-scores
@@ -615,12 +680,23 @@ def write_snapshot(tenant_id, day):
     t = _tables()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {t['snapshot']} WHERE tenant_id = %s AND day = %s", [tenant_id, day])
+        # Counted by a plain query, which PostgreSQL can run in parallel (an INSERT ... SELECT
+        # cannot); the groups are a few per store and guide, so they are inserted from here.
         cursor.execute(
-            f"""INSERT INTO {t['snapshot']} (tenant_id, day, store_id, guide_id, stage, churn_warning, count)
-                SELECT tenant_id, %s, store_id, guide_id, stage, churn_warning, COUNT(*)
-                FROM {t['lc']} WHERE tenant_id = %s
-                GROUP BY tenant_id, store_id, guide_id, stage, churn_warning""",
-            [day, tenant_id],
+            f"""SELECT store_id, guide_id, stage, churn_warning, COUNT(*) FROM {t['lc']} WHERE tenant_id = %s
+                GROUP BY store_id, guide_id, stage, churn_warning""",
+            [tenant_id],
+        )
+        groups = cursor.fetchall()
+        DailyStageSnapshot.objects.unscoped().bulk_create(
+            [
+                DailyStageSnapshot(
+                    tenant_id=tenant_id, day=day, store_id=store, guide_id=guide, stage=stage,
+                    churn_warning=bool(warning), count=n,
+                )
+                for store, guide, stage, warning, n in groups
+            ],
+            batch_size=2000,
         )
 
 

@@ -179,11 +179,11 @@ def execute_run(run, member_ids=None, complete=False):
     run.rules_version = rules_row.version
     run.max_member_id = scoring.max_member_id(tenant.pk)
     run.save(update_fields=["status", "started_at", "rules_version", "max_member_id"])
-    everyone = False
+    everyone, scored = False, None
     try:
         if run.kind == LifecycleRun.Kind.INCREMENTAL:
             scoring.queue_members(tenant.pk, run.pk, member_ids)
-            scoring.score_pending(tenant.pk, run.pk, run.as_of, rules)
+            scored = scoring.score_pending(tenant.pk, run.pk, run.as_of, rules)
         else:
             previous = last_scheduled_run(tenant)
             everyone = run.kind == LifecycleRun.Kind.FULL or (
@@ -197,9 +197,11 @@ def execute_run(run, member_ids=None, complete=False):
                 scoring.score_all(tenant.pk, run.pk, run.as_of, rules, reuse_profile=reuse)
             else:
                 scoring.queue_changed_members(tenant.pk, run.pk, run.as_of, rules, previous)
-                scoring.score_pending(tenant.pk, run.pk, run.as_of, rules)
+                scored = scoring.score_pending(tenant.pk, run.pk, run.as_of, rules)
             scoring.write_snapshot(tenant.pk, local_day(tenant, run.as_of))
-        run.members_scored = scoring.count_scored(tenant.pk, run.pk, run.as_of, everyone)
+        if scored is None:
+            scored = scoring.count_scored(tenant.pk, run.pk, run.as_of, everyone)
+        run.members_scored = scored
         _summarise(run)
         run.status = LifecycleRun.Status.DONE
     except Exception as exc:

@@ -74,3 +74,11 @@ def test_the_task_list_costs_the_same_queries_for_three_tasks_as_for_thirty(bran
     with CaptureQueriesContext(connection) as few:
         assert client.get("/guide/").content.decode().count('data-testid="task-card"') == 3
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_a_store_manager_sees_a_guides_open_tasks_as_the_same_cards(brand):
+    tasks = make_tasks(brand, ["林晓"])
+    html = brand.session(brand.manager).get(f"/campaigns/tasks/?guide_id={brand.guide.pk}").content.decode()
+    lin = tasks["林晓"]
+    assert f'id="task-{lin.pk}"' in html and "林晓您好" in html
+    assert f'action="/guide/tasks/{lin.pk}/outcome/"' in html and "已回复" in html and "复制话术" in html
