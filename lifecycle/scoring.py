@@ -162,11 +162,12 @@ IN_YEAR = "o.placed_at > %(t365)s AND o.placed_at <= %(t)s"
 NET = "(o.total - o.refunded_amount)"
 
 
-def _orders_sql(member_filter):
-    """The order metrics of the members ``member_filter`` selects, one row per member who ordered."""
+def _orders_sql(member_filter, grouped=True):
+    """The order metrics of the members ``member_filter`` selects, one row per member who ordered;
+    not ``grouped``: one row for the one member it selects (counts 0 and no dates if none)."""
     t = _tables()
     return f"""
-        SELECT o.member_id AS member_id, MIN(o.placed_at) AS first_order_at, MAX(o.placed_at) AS last_order_at,
+        SELECT {"o.member_id AS member_id, " if grouped else ""}MIN(o.placed_at) AS first_order_at, MAX(o.placed_at) AS last_order_at,
             COUNT(*) AS orders_total, SUM({NET}) AS spend_total,
             SUM(CASE WHEN o.placed_at > %(t90)s THEN 1 ELSE 0 END) AS orders_90,
             SUM(CASE WHEN o.placed_at > %(t90)s THEN {NET} ELSE 0 END) AS spend_90,
@@ -174,7 +175,7 @@ def _orders_sql(member_filter):
             SUM(CASE WHEN o.placed_at > %(t365)s THEN {NET} ELSE 0 END) AS spend_365
         FROM {t['order']} o
         WHERE o.tenant_id = %(tenant)s AND o.placed_at <= %(t)s AND {COUNTED} AND {member_filter('o.member_id')}
-        GROUP BY o.member_id"""
+        {"GROUP BY o.member_id" if grouped else ""}"""
 
 
 ORDER_COLUMNS = {
@@ -288,7 +289,7 @@ def _queued_metrics_sql():
         # Per queued member, that member's orders only: parallel workers then share the members
         # out, instead of each aggregating the orders of every queued member again for a hash.
         order_joins = f"""
-    LEFT JOIN LATERAL ({_orders_sql(lambda column: f"{column} = m.id AND p.refresh_profile")}) o ON TRUE
+    LEFT JOIN LATERAL ({_orders_sql(lambda column: f"{column} = m.id AND p.refresh_profile", grouped=False)}) o ON TRUE
     LEFT JOIN LATERAL (
         SELECT COUNT(*) AS orders_90, SUM({NET}) AS spend_90 FROM {t['order']} o
         WHERE NOT p.refresh_profile AND o.tenant_id = %(tenant)s AND o.member_id = m.id
