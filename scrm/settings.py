@@ -88,7 +88,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "scrm.sqlite3",
-            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            # IMMEDIATE: a transaction takes the write lock when it starts, so concurrent writers wait
+            # (up to the timeout) instead of failing when a read lock cannot be upgraded.
+            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"},
             "TEST": {"NAME": str(VAR_DIR / "test_scrm.sqlite3")},
         }
     }
