@@ -156,9 +156,17 @@ class LifecycleRun(TenantOwned):
 
 
 class MemberLifecycle(TenantOwned):
-    """A member's metrics and stage as of the last run that changed them: readable without history."""
+    """A member's metrics and stage as of the last run that changed them: readable without history.
 
-    member = models.OneToOneField(Member, primary_key=True, on_delete=models.CASCADE, related_name="lifecycle")
+    Derived data that a full run rebuilds: no constraints to check per written row, and the tenant
+    needs no index of its own (the composite indexes lead with it)."""
+
+    tenant = models.ForeignKey(
+        "scrm.Tenant", on_delete=models.CASCADE, related_name="+", editable=False, db_constraint=False, db_index=False
+    )
+    member = models.OneToOneField(
+        Member, primary_key=True, on_delete=models.CASCADE, db_constraint=False, related_name="lifecycle"
+    )
     # Copied from the member so that counts by store and guide read one table (the composite
     # indexes below serve them; a run rewrites tens of thousands of rows, so no index more).
     store = models.ForeignKey(
@@ -218,12 +226,24 @@ class MemberLifecycle(TenantOwned):
 
 class StageChange(TenantOwned):
     """One row per member whose stage or warning changed in a run. from_stage '' means the
-    member entered the lifecycle (first scored)."""
+    member entered the lifecycle (first scored).
 
+    A first run writes one per member, so only the indexes the reads need: the composite ones,
+    and the member's own for deleting a member."""
+
+    tenant = models.ForeignKey(
+        "scrm.Tenant", on_delete=models.CASCADE, related_name="+", editable=False, db_constraint=False, db_index=False
+    )
     member = models.ForeignKey(Member, on_delete=models.CASCADE, db_constraint=False, related_name="stage_changes")
-    run = models.ForeignKey(LifecycleRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    guide = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    run = models.ForeignKey(
+        LifecycleRun, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    store = models.ForeignKey(
+        Store, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    guide = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     from_stage = models.CharField(_("from"), max_length=12, choices=Stage.choices, blank=True)
     to_stage = models.CharField(_("to"), max_length=12, choices=Stage.choices)
     from_warning = models.BooleanField(_("warning before"), default=False)

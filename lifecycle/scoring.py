@@ -440,13 +440,21 @@ def _changes_sql(member_filter, scored=None, written=None):
     """
 
 
-def _session_settings(cursor):
+def _session_settings(cursor, per_member=True):
     if _postgres():
         # Compiling these statements costs seconds and saves nothing; the aggregates want memory.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        # The rows are in memory: a member's orders are a few index reads, not a reason to scan.
-        cursor.execute("SET LOCAL random_page_cost = 1.1")
+        if per_member:
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            # A member's orders are a few index reads, not a reason to scan.
+            cursor.execute("SET LOCAL random_page_cost = 1.1")
+        else:
+            # Over the whole membership the (member, category) sums of a year of order lines are
+            # millions of groups: in memory they are not written out and read back in batches.
+            # The per-member aggregates read covering indexes, but millions of heap reads in
+            # placed_at order cost more than a parallel scan of the orders.
+            cursor.execute("SET LOCAL work_mem = '512MB'")
+            cursor.execute("SET LOCAL random_page_cost = 2")
 
 
 def _score_chunks(tenant_id, run_id, as_of, rules, statements, member_filter, bounds):
@@ -504,17 +512,21 @@ def score_all(tenant_id, run_id, as_of, rules, reuse_profile=False):
         cursor.execute(f"DROP TABLE IF EXISTS {scored}")
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            _session_settings(cursor)
+            _session_settings(cursor, per_member=False)
             source = _scored_sql(_metrics_sql(_everyone, _pending_profile if reuse_profile else None))
             _materialise(cursor, run_id, source, {**params, "lo": 0, "hi": 2**62})
             cursor.execute(f"SELECT MIN(member_id), MAX(member_id) FROM {scored}")
             low, high = cursor.fetchone()
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LC} WHERE tenant_id = %s)", [tenant_id])
+            scored_before = cursor.fetchone()[0]
         if low is None:
             return
         size = chunk_size()
         bounds = [(lo, min(lo + size, high + 1)) for lo in range(low, high + 1, size)]
         source = f"SELECT * FROM {scored} WHERE member_id >= %(lo)s AND member_id < %(hi)s"
-        _score_chunks(tenant_id, run_id, as_of, rules, [_update_sql(source), _insert_missing_sql(source)], _range, bounds)
+        # A brand's first run has no rows to compare with: every row is inserted.
+        statements = ([_update_sql(source)] if scored_before else []) + [_insert_missing_sql(source)]
+        _score_chunks(tenant_id, run_id, as_of, rules, statements, _range, bounds)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {scored}")
