@@ -14,7 +14,7 @@ PERIODS = [(7, _("Last 7 days")), (30, _("Last 30 days")), (90, _("Last 90 days"
 class LifecycleFilterForm(forms.Form):
     """The lifecycle page's filters: a period of local days and a store or guide the viewer may see."""
 
-    days = forms.TypedChoiceField(label=_("Period"), choices=PERIODS, coerce=int, required=False, empty_value=30)
+    days = forms.TypedChoiceField(label=_("Period"), choices=PERIODS, coerce=int, required=False, empty_value=30, initial=30)
     store_id = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none(), required=False, empty_label=_("All stores"))
     guide_id = forms.ModelChoiceField(label=_("Guide"), queryset=Staff.objects.none(), required=False, empty_label=_("All guides"))
 

@@ -155,10 +155,10 @@ def score_full(tenant, as_of, complete=False):
     return execute_run(_new_run(tenant, LifecycleRun.Kind.FULL, as_of), complete=complete)
 
 
-def score_nightly(tenant, as_of):
+def score_nightly(tenant, as_of, notify=True):
     """The change-driven run: re-score only the members whose stage can have moved since the last
     full or nightly run. Runs as a full run when there is none, or the rules changed since."""
-    return execute_run(_new_run(tenant, LifecycleRun.Kind.NIGHTLY, as_of))
+    return execute_run(_new_run(tenant, LifecycleRun.Kind.NIGHTLY, as_of), notify=notify)
 
 
 def score_members(tenant, member_ids, as_of):
@@ -169,8 +169,9 @@ def score_members(tenant, member_ids, as_of):
     return execute_run(_new_run(tenant, LifecycleRun.Kind.INCREMENTAL, as_of), member_ids=member_ids)
 
 
-def execute_run(run, member_ids=None, complete=False):
-    """Do the work of a queued run and record its outcome on the run row (also on failure)."""
+def execute_run(run, member_ids=None, complete=False, notify=True):
+    """Do the work of a queued run and record its outcome on the run row (also on failure).
+    ``notify``: tell the apps that react to runs (automatic tags, campaign triggers) once it commits."""
     tenant = run.tenant
     rules_row = current_rules(tenant)
     rules = scoring.Rules.of(rules_row.values())
@@ -213,6 +214,8 @@ def execute_run(run, member_ids=None, complete=False):
         scoring.clear_pending(tenant.pk, run.pk)
         run.finished_at = timezone.now()
         run.save()
+    if not notify:
+        return run
     ids = sorted(set(member_ids)) if run.kind == LifecycleRun.Kind.INCREMENTAL else None
     transaction.on_commit(
         lambda: run_finished.send(sender=LifecycleRun, tenant_id=tenant.pk, run_id=run.pk, member_ids=ids)
@@ -253,10 +256,14 @@ def local_moment(tenant, day, at=NIGHTLY_AT):
     return datetime.combine(day, at, tzinfo=tenant.zone)
 
 
-def backfill(tenant, start, end, at=NIGHTLY_AT, progress=None):
+def backfill(tenant, start, end, at=NIGHTLY_AT, progress=None, announce=True):
     """Rebuild the brand's lifecycle history: forget the stored state, then run the nightly run
     for every local day from ``start`` to ``end`` (dates, inclusive) at ``at`` o'clock, in order.
-    The first day is a full run; every later day is change-driven, as the nightly schedule is."""
+    The first day is a full run; every later day is change-driven, as the nightly schedule is.
+
+    Only the last run is announced to the apps that react to runs (none with ``announce`` false):
+    the automatic tags follow the rebuilt state once, and campaigns are not triggered by stage
+    changes of days long past."""
     if end < start:
         raise ValueError(_("The end date is before the start date."))
     with transaction.atomic():
@@ -267,7 +274,7 @@ def backfill(tenant, start, end, at=NIGHTLY_AT, progress=None):
     runs = []
     day = start
     while day <= end:
-        runs.append(score_nightly(tenant, local_moment(tenant, day, at)))
+        runs.append(score_nightly(tenant, local_moment(tenant, day, at), notify=announce and day == end))
         if progress:
             progress(day, runs[-1])
         day += timedelta(days=1)

@@ -125,3 +125,25 @@ def test_every_run_is_recorded_with_its_counts(in_brand):
     assert run.changes_total == 2
     assert run.started_at <= run.finished_at
     assert new.pk and buyer.pk
+
+
+def test_a_backfill_announces_only_its_last_run(brand, django_capture_on_commit_callbacks):
+    from lifecycle.signals import run_finished
+
+    generate([brand], seed=9, start=START, days=10, members=20)
+    heard = []
+
+    def listen(sender, tenant_id, run_id, **kwargs):
+        heard.append(run_id)
+
+    run_finished.connect(listen)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            runs = services.backfill(brand.tenant, START.date(), (START + 10 * DAY).date())
+        assert heard == [runs[-1].pk]
+        heard.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.backfill(brand.tenant, START.date(), (START + 3 * DAY).date(), announce=False)
+        assert heard == []
+    finally:
+        run_finished.disconnect(listen)

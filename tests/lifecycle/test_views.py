@@ -92,3 +92,12 @@ def test_a_guide_reads_the_rules_but_cannot_change_them(brand):
     assert "Dry run" not in page.content.decode() and "试运行" not in page.content.decode()
     refused = client.post("/lifecycle/rules/", {"dormant_after_days": 80, "action": "save"})
     assert refused.status_code == 403
+
+
+def test_the_period_shown_in_the_filter_is_the_period_counted(brand):
+    _brand_with_history(brand)
+    page = brand.session(brand.operator).get("/lifecycle/")
+    html = page.content.decode()
+    assert '<option value="30" selected>' in html
+    since, until = page.context["since"], page.context["until"]
+    assert (until - since).days == 29

@@ -98,7 +98,8 @@ class Command(BaseCommand):
                     cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE tenant_id = %s", [tenant.pk])
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute(f"VACUUM ANALYZE {MemberLifecycle._meta.db_table}")
+                    for model in (MemberLifecycle, StageChange):
+                        cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
         self._settle()
         as_of = timezone.now()
         latest = services.latest_run(tenant)

@@ -23,7 +23,7 @@
   draw("chart-trend", {
     color: order.map(function (s) { return colours[s]; }).concat(["#a16207"]),
     tooltip: { trigger: "axis" },
-    legend: { bottom: 0 },
+    legend: { bottom: 0, type: "scroll" },
     grid: { left: 50, right: 16, top: 16, bottom: 56 },
     xAxis: { type: "category", data: data.trend.map(function (r) { return r.day; }) },
     yAxis: { type: "value" },
@@ -56,14 +56,20 @@
       links.push({ source: "from:new", target: "to:" + stage, value: data.entered[stage] });
     }
   });
+  // Nodes in stage order on both sides (new members first), kept so by the layout.
+  var rank = function (id) {
+    var side = id.indexOf("to:") === 0 ? 1 : 0, stage = id.split(":")[1];
+    return side * 10 + (stage === "new" ? -1 : order.indexOf(stage));
+  };
+  var nodeList = Object.keys(nodes).sort(function (a, b) { return rank(a) - rank(b); }).map(function (k) { return nodes[k]; });
   draw("chart-flows", {
     tooltip: { trigger: "item", formatter: function (p) {
       if (p.dataType === "edge") { return nameOf(p.data.source) + " → " + nameOf(p.data.target) + ": " + p.data.value; }
       return nameOf(p.name);
     } },
     series: [{
-      type: "sankey", left: 8, right: 90, top: 8, bottom: 8, nodeAlign: "justify", emphasis: { focus: "adjacency" },
-      data: Object.keys(nodes).map(function (k) { return nodes[k]; }), links: links,
+      type: "sankey", left: 8, right: 90, top: 8, bottom: 8, nodeAlign: "justify", layoutIterations: 0,
+      emphasis: { focus: "adjacency" }, data: nodeList, links: links,
       label: { formatter: function (p) { return nameOf(p.name); } },
       lineStyle: { color: "gradient", curveness: 0.5, opacity: 0.35 }
     }]
