@@ -166,8 +166,10 @@ def save_live_code(tenant, data, live_code=None, *, by=None, as_of):
     field). The printed code (``code``) is made once and never changes. When WeCom is set up for
     the brand, the code's contact way is created on first save and updated when the guides behind
     it change; a WeCom failure does not undo the save: it is kept on ``wecom_sync_error`` and
-    ``sync_contact_way`` tries again.
+    ``sync_contact_way`` tries again. Archiving removes the contact way; an archived code made
+    active or paused again gets a new one.
     """
+    was_archived = live_code is not None and live_code.status == LiveCode.Status.ARCHIVED
     code = live_code or LiveCode(tenant=tenant, created_by=by)
     for field in SAVED_FIELDS:
         if field in data:
@@ -197,12 +199,35 @@ def save_live_code(tenant, data, live_code=None, *, by=None, as_of):
             LiveCode.objects.filter(pk=code.pk).update(rr_position=-1)
         if data.get("tags") is not None:
             code.tags.set(tags)
-    if not code.wecom_config_id or _wecom_user_ids(code) != old_wecom:
-        sync_contact_way(code, as_of)
+    _follow_in_wecom(code, as_of, resync=was_archived or _wecom_user_ids(code) != old_wecom)
     return code
 
 
+def set_live_code_status(live_code, status, as_of):
+    """Pause, activate or archive a code (the dashboard's buttons), followed in WeCom like a save."""
+    if status not in LiveCode.Status.values:
+        raise AcquisitionError({"status": [_("Choose a status.")]})
+    was_archived = live_code.status == LiveCode.Status.ARCHIVED
+    LiveCode.objects.filter(pk=live_code.pk).update(status=status, updated_at=as_of)
+    live_code.status = status
+    _follow_in_wecom(live_code, as_of, resync=was_archived)
+    return live_code
+
+
+def _follow_in_wecom(live_code, as_of, resync):
+    """An archived code takes no joins, so its WeCom contact way goes (``remove_contact_way``). A
+    code in use has one: made when it has none (a new one after archiving), updated on ``resync``."""
+    if live_code.status == LiveCode.Status.ARCHIVED:
+        remove_contact_way(live_code, as_of)
+    elif resync or not live_code.wecom_config_id:
+        sync_contact_way(live_code, as_of)
+
+
 # ---------------------------------------------------------------- WeCom contact way
+
+# WeCom does not know the config id: the contact way is gone there already.
+CONTACT_WAY_UNKNOWN = {41044}
+
 
 def _wecom_client(tenant):
     from .wecom.client import WeComClient
@@ -217,6 +242,14 @@ def _wecom_user_ids(code):
     else:
         guides = [entry.guide for entry in code.pool.select_related("guide").order_by("position", "pk")]
     return [g.wecom_userid for g in guides if g is not None and g.active and g.wecom_userid]
+
+
+def _store_wecom(live_code, fields, **only_if):
+    """Write the code's WeCom fields (only while the row still matches ``only_if``) and mirror them
+    on ``live_code``."""
+    if LiveCode.objects.filter(pk=live_code.pk, **only_if).update(**fields):
+        for field, value in fields.items():
+            setattr(live_code, field, value)
 
 
 def sync_contact_way(live_code, as_of):
@@ -243,10 +276,62 @@ def sync_contact_way(live_code, as_of):
                           "wecom_synced_at": as_of, "wecom_sync_error": ""}
         except WeComError as exc:
             fields = {"wecom_sync_error": str(exc)[:500]}
-    LiveCode.objects.filter(pk=live_code.pk).update(**fields)
-    for field, value in fields.items():
-        setattr(live_code, field, value)
+    _store_wecom(live_code, fields)
     return not live_code.wecom_sync_error
+
+
+def remove_contact_way(live_code, as_of):
+    """Delete the code's WeCom contact way and clear its config id and WeCom QR code. Does nothing
+    for a code without one. Returns whether it is gone; when WeCom is not set up or fails, the
+    config id stays (with the failure on ``wecom_sync_error``) for ``retry_contact_way_removals``."""
+    if not live_code.wecom_config_id:
+        return True
+    client = _wecom_client(live_code.tenant)
+    if client is None:
+        return False
+    return _remove_contact_way(client, live_code, as_of) is None
+
+
+def _remove_contact_way(client, live_code, as_of):
+    """Returns WeCom's error when the contact way is still there, else None."""
+    from .wecom.client import WeComError
+
+    config_id = live_code.wecom_config_id
+    try:
+        client.del_contact_way(config_id)
+    except WeComError as exc:
+        if exc.errcode not in CONTACT_WAY_UNKNOWN:
+            _store_wecom(live_code, {"wecom_sync_error": str(exc)[:500]}, wecom_config_id=config_id)
+            return exc
+    # Only if nothing made another contact way for the code meanwhile.
+    _store_wecom(live_code, {"wecom_config_id": "", "wecom_qr_url": "", "wecom_synced_at": as_of,
+                             "wecom_sync_error": ""}, wecom_config_id=config_id)
+    return None
+
+
+def contact_ways_to_remove(codes):
+    """The archived codes among ``codes`` whose WeCom contact way is still there: WeCom failed
+    (or was not set up) when they were archived."""
+    return codes.filter(status=LiveCode.Status.ARCHIVED).exclude(wecom_config_id="")
+
+
+def retry_contact_way_removals(tenant, as_of):
+    """Delete in WeCom the contact ways of archived codes that are still there. Stops at WeCom's
+    first transient failure (busy, rate limit, network): the next run carries on. Returns
+    {"removed": n, "failed": n}."""
+    summary = {"removed": 0, "failed": 0}
+    client = _wecom_client(tenant)
+    if client is None:
+        return summary
+    for code in contact_ways_to_remove(LiveCode.objects.filter(tenant=tenant)).order_by("pk"):
+        error = _remove_contact_way(client, code, as_of)
+        if error is None:
+            summary["removed"] += 1
+            continue
+        summary["failed"] += 1
+        if error.transient:
+            break
+    return summary
 
 
 # ---------------------------------------------------------------- landing page

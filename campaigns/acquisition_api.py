@@ -2,7 +2,7 @@
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -12,12 +12,14 @@ from scrm.pagination import StandardPagination
 from members.models import Member
 
 from . import acquisition_queries as queries
-from . import services
+from . import alerts, services
+from .acquisition_filters import ChurnAlertFilterSet
 from .acquisition_serializers import (
-    AcquisitionParamsSerializer, ChurnAlertParamsSerializer, DeletionSerializer, HandToCampaignSerializer,
+    AcquisitionParamsSerializer, ChurnAlertParamsSerializer, ChurnAlertSerializer, DeletionSerializer,
+    HandToCampaignSerializer,
 )
 from .acquisition_services import hand_to_campaign
-from .models import LiveCodeJoin
+from .models import ChurnAlert, LiveCodeJoin
 
 
 def _params(serializer_class, request, tenant, as_of):
@@ -150,6 +152,33 @@ class ChurnAlertViewSet(TenantViewSetMixin, viewsets.GenericViewSet):
         return Response(outcome)
 
 
+class MassLossAlertViewSet(TenantViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                           viewsets.GenericViewSet):
+    """Mass-loss alerts (批量删好友预警): each guide who lost the alert threshold (default 5) or more
+    WeCom contacts on one local day, found by the daily check, with whom it notified and through which
+    channel, latest day first. Guides see their own, store managers their stores'."""
+
+    serializer_class = ChurnAlertSerializer
+    filterset_class = ChurnAlertFilterSet
+    queryset = ChurnAlert.objects.unscoped().none()
+
+    def get_queryset(self):
+        return queries.visible_alerts(self.staff).order_by("-day", "-deletions", "pk")
+
+    @extend_schema(request=None, responses={200: ChurnAlertSerializer, 403: INVALID_RESPONSE, 404: INVALID_RESPONSE})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        """Mark the alert as handled. Store managers and operators may; the first acknowledgement stands."""
+        alert = self.get_object()
+        if not alerts.may_acknowledge(self.staff):
+            raise exceptions.PermissionDenied(_no_acknowledging())
+        return Response(ChurnAlertSerializer(alerts.acknowledge(alert, self.staff, timezone.now())).data)
+
+
+def _no_acknowledging():
+    return _("Only store managers and operators acknowledge mass-loss alerts.")
+
+
 def _no_guides():
     return _("Only store managers and operators hand members to a campaign.")
 
@@ -160,4 +189,5 @@ def _not_alerted(ids):
 
 def register(router):
     router.register("acquisition", AcquisitionViewSet, basename="acquisition")
+    router.register("churn-alerts/mass-losses", MassLossAlertViewSet, basename="mass-loss-alert")
     router.register("churn-alerts", ChurnAlertViewSet, basename="churn-alert")

@@ -12,7 +12,6 @@ what happened to its member after ``joined_at``:
 - cost: a code's cost is spread evenly over all of its joins up to ``as_of``, so the cost of a
   period, a store or a guide is their share of it, whatever period is chosen.
 """
-import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,9 +26,7 @@ from members.models import ContactStatus, Event, EventType, Member, Order
 from scrm.models import Staff, Store
 from tagging.models import MemberTag
 
-from .models import LiveCode, LiveCodeDay, LiveCodeJoin
-
-log = logging.getLogger(__name__)
+from .models import ChurnAlert, LiveCode, LiveCodeDay, LiveCodeJoin
 
 RETENTION_DAYS = (7, 30)
 CONVERSION_DAYS = 30
@@ -337,11 +334,21 @@ def guides_over_threshold(tenant, staff, start, end, threshold=MASS_LOSS_THRESHO
 
 
 def mass_losses(tenant, as_of, threshold=None):
-    """The daily check: guides over the threshold on the brand's previous local day, logged as
-    warnings for the operators' monitoring and returned as [{guide_id, guide_name, day, deletions}]."""
+    """The daily check's finding: (the brand's previous local day, the guides who lost the threshold
+    or more contacts on it as [{guide_id, guide_name, day, deletions}])."""
     day = as_of.astimezone(tenant.zone).date() - timedelta(days=1)
-    rows = guides_over_threshold(tenant, None, day, day, threshold or MASS_LOSS_THRESHOLD)
-    for row in rows:
-        log.warning("churn alert: brand %s, guide %s (%s) lost %d contacts on %s",
-                    tenant.slug, row["guide_id"], row["guide_name"], row["deletions"], day)
-    return [{**row, "day": row["day"].isoformat()} for row in rows]
+    return day, guides_over_threshold(tenant, None, day, day, threshold or MASS_LOSS_THRESHOLD)
+
+
+def visible_alerts(staff):
+    """Mass-loss alerts a staff member may see, as the deletions: a guide their own, a store
+    manager those of their stores and their stores' guides, others (and an API key) all."""
+    alerts = ChurnAlert.objects.select_related("guide", "store", "acknowledged_by")
+    if staff is None or staff.sees_all_members:
+        return alerts
+    if staff.role == Staff.Role.GUIDE:
+        return alerts.filter(guide=staff)
+    stores = staff.stores.all()
+    guides = Staff.objects.filter(stores__in=stores).values("pk")
+    return alerts.filter(Q(store__in=stores) | Q(guide_id__in=guides))
+

@@ -10,7 +10,7 @@ from scrm.api import TenantRelatedField
 from scrm.models import Staff, Store
 
 from . import acquisition_queries as queries
-from .models import Campaign, LiveCode
+from .models import Campaign, ChurnAlert, LiveCode
 
 MAX_PERIOD_DAYS = 366
 
@@ -115,3 +115,35 @@ class DeletionSerializer(serializers.Serializer):
 
     def get_days_as_contact(self, member) -> int:
         return queries.days_as_contact(member)
+
+
+def _person(staff):
+    return {"id": staff.pk, "name": staff.name} if staff is not None else None
+
+
+class ChurnAlertSerializer(serializers.ModelSerializer):
+    """A mass-loss alert (批量删好友预警): a guide lost ``deletions`` WeCom contacts on ``day``.
+
+    ``recipients`` are the staff it was meant for; ``channels.wecom`` and ``channels.email`` say
+    what each channel did: ``status`` sent, failed, off (not set up) or nobody (no recipient has a
+    WeCom user id / an email address), ``to`` whom it went to, ``missed`` the WeCom user ids WeCom
+    could not reach, ``detail`` the error of a failure."""
+
+    guide = serializers.SerializerMethodField()
+    store = serializers.SerializerMethodField()
+    acknowledged_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChurnAlert
+        fields = ["id", "guide", "store", "day", "deletions", "threshold", "created_at", "notified_at",
+                  "recipients", "channels", "acknowledged_at", "acknowledged_by"]
+        read_only_fields = fields
+
+    def get_guide(self, alert) -> dict:
+        return _person(alert.guide)
+
+    def get_store(self, alert) -> dict | None:
+        return {"id": alert.store.pk, "name": alert.store.name} if alert.store_id else None
+
+    def get_acknowledged_by(self, alert) -> dict | None:
+        return _person(alert.acknowledged_by)

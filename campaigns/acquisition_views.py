@@ -7,13 +7,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from scrm.models import Staff, Store
 from scrm.views import staff_required
 
 from . import acquisition_queries as queries
-from . import services
+from . import alerts, services
+from .acquisition_filters import ChurnAlertFilterSet
 from .acquisition_serializers import AcquisitionParamsSerializer, ChurnAlertParamsSerializer, HandToCampaignSerializer
 from .acquisition_services import active_campaigns
 from .acquisition_services import hand_to_campaign as hand_over
@@ -21,6 +23,7 @@ from .models import LiveCode
 
 PAGE_SIZE = 50
 PRESETS = (7, 30, 60, 90)
+ALERTS_SHOWN = 50
 
 
 def _read(serializer_class, request, as_of, data=None):
@@ -133,6 +136,7 @@ def churn_alerts(request):
     stores, guides = _filter_choices(request.staff)
     query = request.GET.copy()
     query.pop("page", None)
+    recorded = _recorded_alerts(request.staff, data)
     return render(request, "campaigns/acquisition/churn_alerts.html", {
         "rows": rows, "page": page, "total": page.paginator.count, "errors": errors, "data": data,
         "over": queries.guides_over_threshold(request.tenant, request.staff, data["start"], data["end"], data["threshold"]),
@@ -140,7 +144,56 @@ def churn_alerts(request):
         "preset": _preset(data["start"], data["end"], as_of, request.tenant),
         "campaigns": active_campaigns() if _may_hand_over(request.staff) else [],
         "may_hand_over": _may_hand_over(request.staff), "query": query.urlencode(), "tab": "churn_alerts",
+        "alerts": recorded, "may_acknowledge": alerts.may_acknowledge(request.staff),
     })
+
+
+CHANNELS = (("wecom", gettext_lazy("WeCom")), ("email", gettext_lazy("Email")))
+CHANNEL_STATUSES = {
+    alerts.Channel.SENT: (gettext_lazy("sent"), "active"),
+    alerts.Channel.FAILED: (gettext_lazy("failed"), "refunded"),
+    alerts.Channel.OFF: (gettext_lazy("not set up"), "muted"),
+    alerts.Channel.NOBODY: (gettext_lazy("nobody to reach"), "muted"),
+}
+
+
+def _recorded_alerts(staff, data):
+    """The period's mass-loss alerts (same store and guide filters), each with its channels to show."""
+    store, guide = data.get("store_id"), data.get("guide_id")
+    found = ChurnAlertFilterSet({
+        "start": data["start"], "end": data["end"],
+        "store_id": store.pk if store else None, "guide_id": guide.pk if guide else None,
+    }, queryset=queries.visible_alerts(staff)).qs[:ALERTS_SHOWN]
+    rows = list(found)
+    for alert in rows:
+        alert.channel_list = []
+        for key, label in CHANNELS:
+            sent = alert.channels.get(key)
+            if sent:
+                status, css = CHANNEL_STATUSES.get(sent.get("status"), (sent.get("status"), "muted"))
+                alert.channel_list.append({"key": key, "label": label, "status": status, "css": css,
+                                           "to": ", ".join(sent.get("to") or []), "detail": sent.get("detail", "")})
+    return rows
+
+
+@staff_required
+@require_POST
+def acknowledge_alert(request, pk):
+    alert = get_object_or_404(queries.visible_alerts(request.staff), pk=pk)
+    if not alerts.may_acknowledge(request.staff):
+        raise PermissionDenied(_("Only store managers and operators acknowledge mass-loss alerts."))
+    alerts.acknowledge(alert, request.staff, timezone.now())
+    messages.success(request, _("Alert acknowledged: %(guide)s, %(day)s.") % {
+        "guide": alert.guide.name, "day": alert.day.isoformat(),
+    })
+    return redirect(_back(request))
+
+
+def _back(request):
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = ""
+    return back or "campaigns:churn_alerts"
 
 
 @staff_required
@@ -148,10 +201,7 @@ def churn_alerts(request):
 def hand_to_campaign(request):
     if not _may_hand_over(request.staff):
         raise PermissionDenied(_("Only store managers and operators hand members to a campaign."))
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        back = ""
-    back = back or "campaigns:churn_alerts"
+    back = _back(request)
     body = HandToCampaignSerializer(data={
         "campaign": request.POST.get("campaign") or None, "members": request.POST.getlist("members"),
     })

@@ -8,3 +8,4 @@ class CampaignsConfig(AppConfig):
 
     def ready(self):
         from . import receivers  # noqa: F401  (connects to lifecycle's run_finished)
+        from .wecom import tasks  # noqa: F401  (Celery finds only campaigns.tasks by itself)

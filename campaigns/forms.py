@@ -163,7 +163,7 @@ class OutreachSettingsForm(forms.ModelForm):
                   "commission_rate",
                   "webhook_url", "webhook_secret", "email_from", "sms_url", "sms_account", "sms_secret",
                   "sms_signature", "wecom_api_base", "wecom_corp_id", "wecom_secret", "wecom_callback_token",
-                  "wecom_aes_key"]
+                  "wecom_aes_key", "wecom_agent_id"]
         widgets = {
             "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "quiet_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),

@@ -80,7 +80,9 @@ def _service_data(validated):
 class LiveCodeViewSet(TenantModelViewSet):
     """Channel live codes (渠道活码). The printed code and its public URL never change; the guides
     behind it (``pool``, in round-robin order), the rule, caps and hours can. Owners, operators and
-    API keys change them; pause or archive with ``status`` (codes are never deleted)."""
+    API keys change them; pause or archive with ``status`` (codes are never deleted). Archiving
+    deletes the code's WeCom contact way (retried every few minutes while WeCom fails; the config
+    id stays until then); making an archived code active or paused again makes a new one."""
 
     serializer_class = LiveCodeSerializer
     filterset_class = LiveCodeFilterSet

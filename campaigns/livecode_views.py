@@ -167,10 +167,13 @@ def live_code_status(request, pk):
     status = request.POST.get("status")
     if status not in LiveCode.Status.values:
         raise Http404
-    LiveCode.objects.filter(pk=live_code.pk).update(status=status, updated_at=timezone.now())
+    acquisition.set_live_code_status(live_code, status, timezone.now())
     messages.success(request, _("%(name)s is now %(status)s.") % {
         "name": live_code.name, "status": LiveCode.Status(status).label,
     })
+    if status == LiveCode.Status.ARCHIVED and live_code.wecom_config_id and live_code.wecom_sync_error:
+        messages.warning(request, _("WeCom did not remove the code's contact way yet (%(error)s); it is tried "
+                                    "again every few minutes.") % {"error": live_code.wecom_sync_error})
     return redirect("campaigns:live_code_detail", pk=live_code.pk)
 
 

@@ -26,7 +26,7 @@ from coupons.services import CouponError, issue_coupons
 from lifecycle.models import MemberLifecycle, Stage, StageChange
 from members.points import member_days_on
 from members.models import ContactStatus, Event, EventType, Member, MemberTier, Order
-from members.signals import members_changed
+from members.services import reassign_guide
 from scrm.models import Staff
 from tagging.models import MemberTag, TagSource
 from tagging.services import apply_tags, segment_members
@@ -920,10 +920,7 @@ def hand_over(tenant, leaving, to_guide, as_of):
         raise CampaignError({"to_guide": [_("Choose another guide.")]})
     if to_guide.role != Staff.Role.GUIDE or not to_guide.active:
         raise CampaignError({"to_guide": [_("Hand over to an active guide.")]})
-    member_ids = list(Member.objects.filter(owner_guide=leaving).values_list("pk", flat=True))
-    members = Member.objects.filter(owner_guide=leaving).update(owner_guide=to_guide, updated_at=as_of)
+    members = reassign_guide(tenant, Member.objects.filter(owner_guide=leaving), to_guide, as_of=as_of)
     tasks = GuideTask.objects.filter(guide=leaving, status=GuideTask.Status.OPEN).update(guide=to_guide)
     Enrolment.objects.filter(guide=leaving, status=Enrolment.Status.ACTIVE).update(guide=to_guide)
-    if member_ids:
-        transaction.on_commit(lambda: members_changed.send(sender=Member, tenant_id=tenant.pk, member_ids=member_ids))
     return {"members": members, "tasks": tasks}

@@ -78,7 +78,8 @@ def check_churn_alerts(now=None):
 
 @shared_task(name="campaigns.tasks.check_mass_losses", acks_late=True)
 def check_mass_losses(tenant_id, as_of=None, threshold=None):
-    from .acquisition_queries import mass_losses
+    """Record and notify each guide over the threshold on the brand's previous local day, once."""
+    from .alerts import alert_mass_losses
 
     with tenant_context(tenant_id) as tenant:
-        return mass_losses(tenant, _as_of(as_of), threshold)
+        return alert_mass_losses(tenant, _as_of(as_of), threshold)

@@ -31,7 +31,8 @@ def create_schema(serializer_class):
 
 MEMBER_BATCH = [
     {"external_id": "M000123", "name": "王芳", "mobile": "13800138000", "store_code": "SH01", "guide": 12,
-     "joined_at": "2025-03-01T10:00:00+08:00", "source_channel": "store_qr"},
+     "wecom_external_userid": "wmqPmWDAAAnV7xJ2oTgb3FqZ8tLwPvCQ", "joined_at": "2025-03-01T10:00:00+08:00",
+     "source_channel": "store_qr"},
     {"external_id": "M000124", "contact_status": "deleted_by_customer"},
     {"external_id": "M000125", "mobile": "12345"},
 ]

@@ -37,7 +37,7 @@ Status = ImportJob.Status
 
 MEMBER_COLUMNS = (
     "external_id", "name", "mobile", "gender", "birthday", "city", "joined_at", "source_channel",
-    "store_code", "guide", "contact_status",
+    "store_code", "guide", "wecom_external_userid", "contact_status",
 )
 ATTRIBUTE_PREFIX = "attr_"
 ORDER_COLUMNS = (

@@ -19,12 +19,31 @@ class MobileField(serializers.CharField):
         kwargs.setdefault("max_length", 32)
         super().__init__(**kwargs)
 
+    def run_validation(self, data=serializers.empty):
+        # A blank mobile is none (NULL), or a second member without one would clash on it.
+        return super().run_validation(data) or None
+
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         try:
             return normalise_mobile(value) or None
         except ValueError:
             raise serializers.ValidationError(_("Not a valid mobile number.")) from None
+
+
+class OptionalIdField(serializers.CharField):
+    """An optional outside identifier: blank or null means none, stored as NULL so that the
+    brand's unique constraint on it leaves members without one alone."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        return super().run_validation(data) or None
 
 
 class GuideField(TenantRelatedField):
@@ -48,7 +67,8 @@ class StoreCodeField(TenantSlugRelatedField):
             value={
                 "external_id": "M000123", "name": "王芳", "mobile": "13800138000", "gender": "female",
                 "birthday": "1994-05-12", "city": "上海", "joined_at": "2025-03-01T10:00:00+08:00",
-                "source_channel": "store_qr", "store_code": "SH01", "guide": 12, "contact_status": "active",
+                "source_channel": "store_qr", "store_code": "SH01", "guide": 12,
+                "wecom_external_userid": "wmqPmWDAAAnV7xJ2oTgb3FqZ8tLwPvCQ", "contact_status": "active",
                 "attributes": {"size": "M"},
             },
             request_only=True,
@@ -58,7 +78,8 @@ class StoreCodeField(TenantSlugRelatedField):
             value={
                 "id": 101, "external_id": "M000123", "name": "王芳", "mobile": "13800138000", "gender": "female",
                 "birthday": "1994-05-12", "city": "上海", "joined_at": "2025-03-01T10:00:00+08:00",
-                "source_channel": "store_qr", "store_code": "SH01", "guide": 12, "contact_status": "active",
+                "source_channel": "store_qr", "store_code": "SH01", "guide": 12,
+                "wecom_external_userid": "wmqPmWDAAAnV7xJ2oTgb3FqZ8tLwPvCQ", "contact_status": "active",
                 "contact_status_changed_at": None, "attributes": {"size": "M"},
                 "created_at": "2025-03-01T10:00:02+08:00", "updated_at": "2025-11-01T14:33:10+08:00",
             },
@@ -70,14 +91,18 @@ class MemberSerializer(serializers.ModelSerializer):
     mobile = MobileField()
     store_code = StoreCodeField(source="home_store")
     guide = GuideField(source="owner_guide")
+    wecom_external_userid = OptionalIdField(
+        help_text=_("The customer's WeCom external user id (external_userid). One member per id in the brand; "
+                    "null or blank for none.")
+    )
     joined_at = serializers.DateTimeField(required=False)
 
     class Meta:
         model = Member
         fields = [
             "id", "external_id", "name", "mobile", "gender", "birthday", "city", "joined_at", "source_channel",
-            "store_code", "guide", "contact_status", "contact_status_changed_at", "attributes",
-            "created_at", "updated_at",
+            "store_code", "guide", "wecom_external_userid", "contact_status", "contact_status_changed_at",
+            "attributes", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "contact_status_changed_at", "created_at", "updated_at"]
         validators = []  # uniqueness is the upsert's business; it answers per item
@@ -240,7 +265,8 @@ class OrderSummarySerializer(serializers.Serializer):
             value={
                 "id": 101, "external_id": "M000123", "name": "王芳", "mobile": "13800138000", "gender": "female",
                 "birthday": "1994-05-12", "city": "上海", "joined_at": "2025-03-01T10:00:00+08:00",
-                "source_channel": "store_qr", "store_code": "SH01", "guide": 12, "contact_status": "active",
+                "source_channel": "store_qr", "store_code": "SH01", "guide": 12,
+                "wecom_external_userid": "wmqPmWDAAAnV7xJ2oTgb3FqZ8tLwPvCQ", "contact_status": "active",
                 "contact_status_changed_at": None, "attributes": {"size": "M"},
                 "created_at": "2025-03-01T10:00:02+08:00", "updated_at": "2025-11-01T14:33:10+08:00",
                 "store_name": "上海静安店", "guide_name": "张伟",

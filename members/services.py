@@ -1,13 +1,14 @@
-"""Ingestion of members, orders and events: batched, idempotent by external id, and set-based.
+"""Ingestion of members, orders and events: batched, idempotent by external id, and set-based;
+and ``reassign_guide``, which moves members to another guide for every app above (handover).
 
-Every function takes already-validated items as ``[(index, data)]`` (index = position in the
+Every ingestion function takes already-validated items as ``[(index, data)]`` (index = position in the
 caller's input) and returns ``(outcomes, errors)`` keyed by that index, so that the API, the CSV
 import and the demo seeding answer per item in input order.
 """
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,8 +17,10 @@ from .signals import activity_recorded, members_changed
 
 MEMBER_FIELDS = (
     "name", "mobile", "gender", "birthday", "city", "joined_at", "source_channel",
-    "home_store", "owner_guide", "contact_status", "attributes",
+    "home_store", "owner_guide", "wecom_external_userid", "contact_status", "attributes",
 )
+# Besides external_id, each of these names at most one member of a brand.
+IDENTITY_FIELDS = ("mobile", "wecom_external_userid")
 ORDER_FIELDS = (
     "member_external_id", "mobile", "store", "guide", "placed_at", "status", "total", "discount", "refunded_amount",
 )
@@ -59,14 +62,15 @@ def _with_retry(work):
 def upsert_members(tenant, items):
     items, errors = _dedupe(items, "external_id")
 
-    mobiles = [data["mobile"] for _i, data in items if data.get("mobile")]
-    seen_mobiles = {}
+    wanted = {field: set() for field in IDENTITY_FIELDS}
     for index, data in items:
-        mobile = data.get("mobile")
-        if mobile:
-            if mobile in seen_mobiles:
-                errors[index] = {"mobile": [_("Appears more than once in this batch.")]}
-            seen_mobiles.setdefault(mobile, data["external_id"])
+        for field in IDENTITY_FIELDS:
+            value = data.get(field)
+            if not value:
+                continue
+            if value in wanted[field]:
+                errors.setdefault(index, {})[field] = [_("Appears more than once in this batch.")]
+            wanted[field].add(value)
     items = [(i, d) for i, d in items if i not in errors]
 
     def work():
@@ -74,16 +78,18 @@ def upsert_members(tenant, items):
         local_errors = {}
         external_ids = [data["external_id"] for _i, data in items]
         existing = {m.external_id: m for m in Member.objects.filter(tenant=tenant, external_id__in=external_ids)}
-        mobile_owner = dict(
-            Member.objects.filter(tenant=tenant, mobile__in=mobiles).values_list("mobile", "external_id")
-        ) if mobiles else {}
+        owners = {
+            field: dict(
+                Member.objects.filter(tenant=tenant, **{f"{field}__in": values}).values_list(field, "external_id")
+            )
+            for field, values in wanted.items() if values
+        }
         now = timezone.now()
         to_create, to_update, update_fields, rebind = [], [], set(), []
         for index, data in items:
-            mobile = data.get("mobile")
-            owner = mobile_owner.get(mobile) if mobile else None
-            if owner is not None and owner != data["external_id"]:
-                local_errors[index] = {"mobile": [_("Already belongs to member %(id)s.") % {"id": owner}]}
+            taken = _taken_identities(data, owners)
+            if taken:
+                local_errors[index] = taken
                 continue
             member = existing.get(data["external_id"])
             if member is None:
@@ -120,6 +126,21 @@ def upsert_members(tenant, items):
         {i: {"id": m.pk, "external_id": m.external_id, "status": status} for i, (status, m) in outcomes.items()},
         errors,
     )
+
+
+def _taken_identities(data, owners):
+    """Field errors for a mobile or WeCom external user id that another member of the brand holds."""
+    errors = {}
+    for field in IDENTITY_FIELDS:
+        value = data.get(field)
+        owner = owners.get(field, {}).get(value) if value else None
+        if owner is None or owner == data["external_id"]:
+            continue
+        if field == "mobile":
+            errors[field] = [_("Already belongs to member %(id)s.") % {"id": owner}]
+        else:
+            errors[field] = [_("This WeCom external user id already belongs to member %(id)s.") % {"id": owner}]
+    return errors
 
 
 def _apply(obj, data, fields):
@@ -171,6 +192,30 @@ def bind_orders(tenant, member_ids):
         )
         _fire_after_commit(activity_recorded, tenant, set(touched))
     return count
+
+
+# ---------------------------------------------------------------- guides
+
+REASSIGN_CHUNK = 5000
+
+
+def reassign_guide(tenant, members, guide, *, as_of):
+    """Make ``guide`` (a Staff of ``tenant``, or None for no guide) the guide of ``members`` (a
+    queryset of members or an iterable of member ids). Set-based: one read of the ids whose guide
+    changes, then UPDATEs in chunks of ids that also move ``updated_at``; the members_changed
+    signal follows the commit. Returns the number of members whose guide changed."""
+    if guide is not None and guide.tenant_id != tenant.pk:
+        raise ValueError("the guide belongs to another brand")
+    chosen = Member.objects.filter(tenant=tenant)
+    chosen = chosen.filter(pk__in=members.values("pk") if isinstance(members, QuerySet) else list(members))
+    with transaction.atomic():
+        ids = list(chosen.exclude(owner_guide=guide).order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(ids), REASSIGN_CHUNK):
+            Member.objects.filter(tenant=tenant, pk__in=ids[start:start + REASSIGN_CHUNK]).update(
+                owner_guide=guide, updated_at=as_of
+            )
+    _fire_after_commit(members_changed, tenant, ids)
+    return len(ids)
 
 
 # ---------------------------------------------------------------- orders

@@ -31,9 +31,14 @@ class StaffForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
+    email = forms.EmailField(
+        label=_("Email"), required=False,
+        help_text=_("Alerts for this person, such as a guide losing many contacts in a day, are emailed here."),
+    )
+
     class Meta:
         model = Staff
-        fields = ["username", "password", "name", "role", "stores", "mobile", "wecom_userid", "active"]
+        fields = ["username", "password", "name", "role", "stores", "mobile", "email", "wecom_userid", "active"]
         widgets = {"stores": forms.CheckboxSelectMultiple}
 
     def __init__(self, *args, editor, **kwargs):
@@ -42,6 +47,7 @@ class StaffForm(forms.ModelForm):
         self.fields["stores"].queryset = Store.objects.all()
         if self.instance.pk:
             self.fields["username"].initial = self.instance.user.get_username()
+            self.fields["email"].initial = self.instance.user.email
             self.fields["password"].help_text = _("Leave empty to keep the current password.")
         else:
             self.fields["password"].required = True

@@ -41,13 +41,13 @@ class StoreSerializer(serializers.ModelSerializer):
         OpenApiExample(
             "A guide",
             value={"username": "zhangwei", "password": "a-long-password", "name": "张伟", "role": "guide",
-                   "store_ids": [3], "mobile": "13800138000", "wecom_userid": "zhangwei"},
+                   "store_ids": [3], "mobile": "13800138000", "email": "zhangwei@example.com", "wecom_userid": "zhangwei"},
             request_only=True,
         ),
         OpenApiExample(
             "A guide",
             value={"id": 12, "username": "zhangwei", "name": "张伟", "role": "guide", "store_ids": [3],
-                   "mobile": "13800138000", "wecom_userid": "zhangwei", "active": True,
+                   "mobile": "13800138000", "email": "zhangwei@example.com", "wecom_userid": "zhangwei", "active": True,
                    "created_at": "2025-01-05T09:10:00+08:00"},
             response_only=True,
         ),
@@ -56,16 +56,23 @@ class StoreSerializer(serializers.ModelSerializer):
 class StaffSerializer(serializers.ModelSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
+    email = serializers.EmailField(
+        required=False, allow_blank=True, help_text="Where this person's alerts (e.g. mass contact losses) are emailed."
+    )
     store_ids = TenantRelatedField(Store, source="stores", many=True, required=False)
 
     class Meta:
         model = Staff
-        fields = ["id", "username", "password", "name", "role", "store_ids", "mobile", "wecom_userid", "active", "created_at"]
+        fields = [
+            "id", "username", "password", "name", "role", "store_ids", "mobile", "email", "wecom_userid", "active",
+            "created_at",
+        ]
         read_only_fields = ["id", "created_at"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         data["username"] = instance.user.get_username()
+        data["email"] = instance.user.email
         return data
 
     def validate_username(self, value):

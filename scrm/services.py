@@ -16,8 +16,8 @@ def create_tenant(slug, name, owner_username, owner_password, time_zone="Asia/Sh
 
 
 @transaction.atomic
-def create_staff(tenant, username, password, name, role, stores=(), mobile="", wecom_userid="", active=True):
-    user = get_user_model().objects.create_user(username=username, password=password, is_active=active)
+def create_staff(tenant, username, password, name, role, stores=(), mobile="", wecom_userid="", active=True, email=""):
+    user = get_user_model().objects.create_user(username=username, password=password, is_active=active, email=email or "")
     with tenant_context(tenant):
         staff = Staff.objects.create(
             tenant=tenant, user=user, name=name or username, role=role, mobile=mobile, wecom_userid=wecom_userid,
@@ -29,7 +29,7 @@ def create_staff(tenant, username, password, name, role, stores=(), mobile="", w
 
 
 @transaction.atomic
-def update_staff(staff, password=None, stores=None, **fields):
+def update_staff(staff, password=None, stores=None, email=None, **fields):
     for field, value in fields.items():
         setattr(staff, field, value)
     staff.save()
@@ -40,6 +40,9 @@ def update_staff(staff, password=None, stores=None, **fields):
     if password:
         user.set_password(password)
         user_changed.append("password")
+    if email is not None and email != user.email:
+        user.email = email
+        user_changed.append("email")
     if user.is_active != staff.active:
         user.is_active = staff.active
         user_changed.append("is_active")

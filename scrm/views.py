@@ -90,7 +90,7 @@ def staff_edit(request, pk=None):
         if member is None:
             saved = services.create_staff(
                 request.tenant, data["username"], data["password"], fields.pop("name"), fields.pop("role"),
-                stores=data["stores"], mobile=fields["mobile"], wecom_userid=fields["wecom_userid"],
+                stores=data["stores"], mobile=fields["mobile"], wecom_userid=fields["wecom_userid"], email=data["email"],
             )
             if not data["active"]:
                 services.update_staff(saved, active=False)
@@ -98,7 +98,9 @@ def staff_edit(request, pk=None):
             if data["username"] != member.user.get_username():
                 member.user.username = data["username"]
                 member.user.save(update_fields=["username"])
-            saved = services.update_staff(member, password=data["password"] or None, stores=data["stores"], **fields)
+            saved = services.update_staff(
+                member, password=data["password"] or None, stores=data["stores"], email=data["email"], **fields
+            )
         messages.success(request, _("%(name)s saved.") % {"name": saved.name})
         return redirect("settings_staff")
     return render(request, "settings/staff_form.html", {"form": form, "staff_member": member})

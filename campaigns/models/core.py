@@ -74,6 +74,11 @@ class OutreachSettings(TenantOwned):
     wecom_aes_key = models.CharField(
         _("WeCom EncodingAESKey"), max_length=43, blank=True, validators=[validate_encoding_aes_key]
     )
+    wecom_agent_id = models.PositiveIntegerField(
+        _("WeCom application AgentId"), null=True, blank=True,
+        help_text=_("The self-built application that sends alerts to staff as application messages (应用消息). "
+                    "The secret above must be this application's, with customer-contact access."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     SECRET_FIELDS = ("webhook_secret", "sms_secret", "wecom_secret", "wecom_callback_token", "wecom_aes_key")

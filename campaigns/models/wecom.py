@@ -55,10 +55,16 @@ class WeComCallback(TenantOwned):
 
 
 class WeComTagLink(TenantOwned):
-    """Our tag group or tag ↔ its WeCom corp tag group or corp tag. A row without ``tag`` is the group's."""
+    """Our tag group or tag ↔ its WeCom corp tag group or corp tag. A row without ``tag`` is the group's.
 
-    group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="+")
-    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    A link outlives the group or tag it names (no cascade, no database constraint): deleting a
+    group or tag here leaves its WeCom id behind for the next tag sync, which deletes the corp tag
+    group or tag in WeCom and then the link."""
+
+    group = models.ForeignKey(TagGroup, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    tag = models.ForeignKey(
+        Tag, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
     wecom_id = models.CharField(max_length=64)
     name = models.CharField(max_length=60)
     synced_at = models.DateTimeField()

@@ -145,6 +145,14 @@ class WeComClient:
         payload = self.call("POST", "/cgi-bin/externalcontact/add_msg_template", body)
         return {"msgid": payload.get("msgid", ""), "fail_list": payload.get("fail_list") or []}
 
+    def send_app_message(self, agent_id, userids, text):
+        """A text application message (应用消息) to staff; returns the user ids WeCom could not reach."""
+        payload = self.call("POST", "/cgi-bin/message/send", {
+            "touser": "|".join(userids), "msgtype": "text", "agentid": agent_id, "text": {"content": text},
+        })
+        missed = "|".join(payload.get(k) or "" for k in ("invaliduser", "unlicenseduser"))
+        return sorted({u for u in missed.split("|") if u})
+
     # ------------------------------------------------------------ contacts
 
     def get_external_contact(self, external_userid):

@@ -2,7 +2,9 @@
 guides can filter their customers by our tags inside WeCom too.
 
 One corp tag group per tag group (groups without tags are skipped: WeCom has no empty groups);
-WeComTagLink keeps our id ↔ WeCom's id, so renames are edits and deleted tags are deleted there.
+WeComTagLink keeps our id ↔ WeCom's id, so renames are edits. A link outlives its group or tag,
+so a group or tag deleted here (or a group left without tags) is deleted in WeCom by the next run,
+and a run that WeCom refused leaves the link for the one after.
 Marking is per contact in WeCom (mark_tag takes one guide and one customer), so the work is the
 difference between the tags members hold and WeComMarkedTag, read one member-id range at a time;
 only contacts whose tags changed cost an API call. A rate limit or busy answer stops the run
@@ -12,9 +14,10 @@ import logging
 from collections import defaultdict
 
 from django.db import transaction
+from django.db.models import Count, Max
 
 from members.models import ContactStatus, Member
-from tagging.models import MemberTag, TagGroup
+from tagging.models import MemberTag, Tag, TagGroup
 
 from ..models import WeComMarkedTag, WeComTagLink
 from .client import WeComClient, WeComError
@@ -44,7 +47,7 @@ def sync_tags(tenant, as_of, batch=MARK_BATCH):
 
 def sync_corp_tags(tenant, client, as_of, summary):
     remote = {g["group_id"]: g for g in client.get_corp_tag_list()}
-    links = list(WeComTagLink.objects.all())
+    links = delete_gone(client, remote, list(WeComTagLink.objects.all()), summary)
     group_links = {link.group_id: link for link in links if link.tag_id is None}
     tag_links = {link.tag_id: link for link in links if link.tag_id is not None}
     groups = TagGroup.objects.prefetch_related("tags").order_by("position", "pk")
@@ -99,6 +102,44 @@ def sync_corp_tags(tenant, client, as_of, summary):
             if gone:
                 client.del_corp_tag(tag_ids=gone)
                 summary["deleted"] += len(gone)
+
+
+def delete_gone(client, remote, links, summary):
+    """Delete in WeCom the corp tag groups of our deleted or emptied groups and the corp tags of
+    our deleted tags, then their links; returns the links left. ``remote`` (WeCom's groups by id)
+    is brought in step. A WeCom failure raises before any link is deleted, so the next run tries
+    again; what WeCom no longer has is only forgotten here."""
+    tag_counts = dict(TagGroup.objects.annotate(n=Count("tags")).values_list("pk", "n"))
+    live_tags = set(Tag.objects.values_list("pk", flat=True))
+    dead_groups = {link.group_id for link in links if tag_counts.get(link.group_id, 0) == 0}
+    dead = [
+        link for link in links
+        if link.group_id in dead_groups or (link.tag_id is not None and link.tag_id not in live_tags)
+    ]
+    if not dead:
+        return links
+    remote_tags = {t["id"] for g in remote.values() for t in g["tag"]}
+    group_ids = sorted({link.wecom_id for link in dead if link.tag_id is None and link.wecom_id in remote})
+    tag_ids = sorted({
+        link.wecom_id for link in dead
+        if link.tag_id is not None and link.group_id not in dead_groups and link.wecom_id in remote_tags
+    })
+    if group_ids or tag_ids:
+        client.del_corp_tag(tag_ids=tag_ids, group_ids=group_ids)
+        summary["deleted"] += len(group_ids) + len(tag_ids)
+    WeComTagLink.objects.filter(pk__in=[link.pk for link in dead]).delete()
+    for group_id in group_ids:
+        remote.pop(group_id)
+    deleted_tags = set(tag_ids)
+    for group_id, group in list(remote.items()):
+        kept = [t for t in group["tag"] if t["id"] not in deleted_tags]
+        if len(kept) < len(group["tag"]):
+            group["tag"] = kept
+            if not kept:
+                # WeCom deletes a group with its last tag.
+                remote.pop(group_id)
+    dead_pks = {link.pk for link in dead}
+    return [link for link in links if link.pk not in dead_pks]
 
 
 def mark_contacts(tenant, client, as_of, summary, batch):
@@ -159,7 +200,5 @@ def _record_marks(tenant, added, removed, as_of):
 
 def linked_counts():
     """(tags linked to WeCom, when the links last changed) for the settings page."""
-    from django.db.models import Count, Max
-
-    figures = WeComTagLink.objects.filter(tag__isnull=False).aggregate(n=Count("pk"), at=Max("synced_at"))
+    figures = WeComTagLink.objects.filter(tag__in=Tag.objects.all()).aggregate(n=Count("pk"), at=Max("synced_at"))
     return figures["n"], figures["at"]

@@ -73,6 +73,7 @@ class FakeWeCom:
         self.contact_ways = {}
         self.welcome_messages = []
         self.templates = []
+        self.app_messages = []
         self.contacts = {}
         self.tag_groups = {}
         self.marks = {}
@@ -229,6 +230,15 @@ class FakeWeCom:
     def _add_msg_template(self, body, query):
         self.templates.append(body)
         return {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": self._id("msg")}
+
+    def _send(self, body, query):
+        """message/send: an application message (应用消息) to staff."""
+        if not body.get("agentid"):
+            return {"errcode": 40056, "errmsg": "invalid agentid"}
+        if not body.get("touser") or body.get("msgtype") != "text" or not (body.get("text") or {}).get("content"):
+            return {"errcode": 40058, "errmsg": "invalid parameter"}
+        self.app_messages.append(body)
+        return {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": self._id("appmsg")}
 
     def _get(self, body, query):
         contact = self.contacts.get(query.get("external_userid"))

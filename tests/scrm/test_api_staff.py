@@ -75,6 +75,15 @@ class TestStaffAccounts:
         assert can_log_in(brand.guide.username, "another-long-one")
         assert not can_log_in(brand.guide.username, PASSWORD)
 
+    def test_an_email_is_set_read_and_checked(self, brand):
+        payload = {**TestStaffEndpoint().create_payload(brand), "email": "new@acme.example"}
+        body = post_json(brand.api(), "/api/v1/staff/", payload).json()
+        assert body["email"] == "new@acme.example"
+        changed = patch_json(brand.api(), f"/api/v1/staff/{body['id']}/", {"email": "other@acme.example"}).json()
+        assert changed["email"] == "other@acme.example"
+        assert Staff.objects.unscoped().get(pk=body["id"]).user.email == "other@acme.example"
+        assert_error(patch_json(brand.api(), f"/api/v1/staff/{body['id']}/", {"email": "nope"}), 400, field="email")
+
     def test_a_taken_username_is_refused(self, brand, other_brand):
         payload = {**TestStaffEndpoint().create_payload(brand), "username": other_brand.guide.username}
         assert_error(post_json(brand.api(), "/api/v1/staff/", payload), 400, field="username")

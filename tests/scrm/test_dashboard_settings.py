@@ -152,3 +152,17 @@ def test_a_staff_member_cannot_assign_another_brands_store(brand, other_brand):
     assert response.status_code == 200
     with brand.scope():
         assert not Staff.objects.filter(user__username="sneaky").exists()
+
+
+def test_a_staff_members_email_is_kept_with_their_login_and_checked(brand):
+    client = brand.session(brand.operator)
+    fields = {"username": brand.guide.username, "password": "", "name": "导购甲", "role": "guide",
+              "stores": [brand.store.pk], "active": "on"}
+    response = client.post(f"/settings/staff/{brand.guide.pk}/", {**fields, "email": "not-an-address"},
+                           HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and "valid email" in response.content.decode()
+    client.post(f"/settings/staff/{brand.guide.pk}/", {**fields, "email": "guide@acme.example"})
+    brand.guide.refresh_from_db()
+    assert brand.guide.user.email == "guide@acme.example"
+    page = client.get(f"/settings/staff/{brand.guide.pk}/").content.decode()
+    assert 'value="guide@acme.example"' in page
