@@ -115,15 +115,17 @@ def attributed_orders(start, end, attribution_days, credit_to):
 
 
 def _attributed_by(start, end, attribution_days, credit_to, among=None):
-    """{credited id: (orders, net sales)}. ``among`` (ids of guides or stores) narrows the orders to
-    members touched for them first, so a store's figures do not probe every order of the brand."""
+    """{credited id: (orders, net sales)}.
+
+    Only members touched between the window before the period and its end can have an order
+    credited, so the orders are narrowed to theirs first (to those touched for ``among``, ids of
+    guides or stores, if given): the last touch is then looked up for those orders only, not for
+    every order of the brand in the period."""
     orders = attributed_orders(start, end, attribution_days, credit_to)
+    touched = StepRun.objects.filter(touched=True, run_at__gte=start - timedelta(days=attribution_days), run_at__lt=end)
     if among is not None:
-        touched = StepRun.objects.filter(
-            touched=True, run_at__gte=start - timedelta(days=attribution_days), run_at__lt=end,
-            **{f"enrolment__{credit_to}__in": among},
-        )
-        orders = orders.filter(member_id__in=touched.values("member_id"))
+        touched = touched.filter(**{f"enrolment__{credit_to}__in": among})
+    orders = orders.filter(member_id__in=touched.values("member_id"))
     rows = (
         orders.order_by().values("credited")
         .annotate(n=Count("pk"), net=Sum(F("total") - F("refunded_amount"), output_field=MONEY))

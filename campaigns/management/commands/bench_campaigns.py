@@ -5,7 +5,8 @@
 A campaign with a day-0 guide task and a day-0 message enrols ``--members`` members with the
 same INSERT … SELECT the triggers use, then runs its due steps (target: both within 30 s for
 100,000 members), runs them again (nothing to do), and times the guide's task page with 200 open
-tasks (target <= 150 ms). The campaign and what it created are deleted at the end.
+tasks (target <= 150 ms), and the guide and store performance reports of the whole brand over
+the last 30 days. The campaign and what it created are deleted at the end.
 Each figure depends on the machine's load: note ``uptime`` with it.
 """
 import os
@@ -19,7 +20,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns import services
+from campaigns import reports, services
 from campaigns.models import Campaign, Enrolment, GuideTask, Message, Step, StepRun
 from members.models import Member
 from scrm.models import Staff, Tenant
@@ -84,6 +85,10 @@ class Command(BaseCommand):
         self.timed("day-0 steps again (nothing to do)", lambda: services.run_due_steps(
             tenant, as_of + timedelta(minutes=5), campaign_ids=[campaign.pk]).as_dict())
         self.guide_page(campaign)
+        self.timed("guide performance report, every guide, last 30 days", lambda: len(reports.guide_performance(
+            tenant, as_of.date() - timedelta(days=29), as_of.date())["rows"]))
+        self.timed("store performance report, every store, last 30 days", lambda: len(reports.store_performance(
+            tenant, as_of.date() - timedelta(days=29), as_of.date())["rows"]))
 
     def guide_page(self, campaign, open_tasks=200):
         """Time /guide/ for a guide with exactly ``open_tasks`` open tasks: the bench campaign's
