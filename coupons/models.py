@@ -229,6 +229,9 @@ class Coupon(TenantOwned):
             models.Index(fields=["tenant", "status", "expires_at"], name="coupon_tenant_status_expiry"),
             models.Index(fields=["tenant", "order_external_id"], name="coupon_tenant_order"),
             models.Index(fields=["tenant", "campaign_id"], name="coupon_tenant_campaign"),
+            # The coupons issued and redeemed in a recent period (the dashboard's figures).
+            models.Index(fields=["tenant", "issued_at"], name="coupon_tenant_issued"),
+            models.Index(fields=["tenant", "redeemed_at"], name="coupon_tenant_redeemed", condition=Q(redeemed_at__isnull=False)),
         ]
 
     def __str__(self):
