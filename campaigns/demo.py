@@ -1,18 +1,19 @@
 """The demo brand's SOP library: the campaigns of the domain brief, running on the demo members.
 
-``install_demo_campaigns(tenant, as_of)`` creates them (and the coupons they give), enrols the
-members of the latest lifecycle run and of today's key moments, and runs the steps due at
-``as_of``, so that guides find tasks waiting. Running it again adds nothing twice.
+``install_demo_campaigns(tenant, as_of)`` creates them (and the coupons they give), then replays
+their last month over the stored lifecycle runs and orders (``demo_history``): enrolments, steps,
+deliveries, the guides' outcomes, replies and coupon redemptions, up to ``as_of``, where guides
+find today's tasks waiting. Running it again adds nothing twice.
 """
 from decimal import Decimal
 
 from django.db import transaction
 
 from coupons.models import CouponTemplate
-from lifecycle.models import LifecycleRun
 
 from . import services
-from .models import Campaign, Question, Step, Survey
+from .demo_history import DEFAULT_SEED, replay_month
+from .models import Campaign, Channel, Question, Step, Survey
 
 COUPONS = {
     "new": {"name": "新客礼包 ¥66 无门槛券", "type": CouponTemplate.Type.CASH_OFF, "amount": Decimal("66.00"), "valid_days": 90},
@@ -114,6 +115,8 @@ def _survey(tenant, key):
 
 @transaction.atomic
 def _create(tenant):
+    # Without an SMS gateway, the SMS steps send through the console, as the live-code joins do.
+    sms = Channel.SMS if services.outreach_settings(tenant).sms_url else Channel.CONSOLE
     made = []
     for name, fields, steps in LIBRARY:
         if "trigger_survey" in fields:
@@ -127,6 +130,8 @@ def _create(tenant):
                 coupon = step.pop("coupon")
                 if "survey" in step:
                     step["survey"] = _survey(tenant, step["survey"])
+                if step.get("channel") == Channel.SMS:
+                    step["channel"] = sms
                 Step.objects.create(
                     tenant=tenant, campaign=campaign, position=position,
                     coupon_template=_template(coupon) if coupon else None, **step,
@@ -135,14 +140,8 @@ def _create(tenant):
     return made
 
 
-def install_demo_campaigns(tenant, as_of):
-    """Create the SOP library in ``tenant`` (inside its tenant_context) and run it at ``as_of``.
-    Returns {"campaigns": n, "enrolled": n, "steps": {done, held, skipped, reasons}}."""
+def install_demo_campaigns(tenant, as_of, seed=DEFAULT_SEED):
+    """Create the SOP library in ``tenant`` (inside its tenant_context) and replay its last month
+    up to ``as_of``. Returns {"campaigns": n, **the replay's figures}."""
     campaigns = _create(tenant)
-    enrolled = 0
-    run = LifecycleRun.objects.filter(status=LifecycleRun.Status.DONE).order_by("-as_of", "-pk").first()
-    if run is not None:
-        enrolled += sum(services.enrol_from_run(tenant, run.pk, as_of).values())
-    enrolled += sum(services.enrol_daily(tenant, as_of).values())
-    result = services.run_due_steps(tenant, as_of)
-    return {"campaigns": len(campaigns), "enrolled": enrolled, "steps": result.as_dict()}
+    return {"campaigns": len(campaigns), **replay_month(tenant, as_of, seed=seed).as_dict()}

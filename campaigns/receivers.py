@@ -15,11 +15,12 @@ def _run_finished(sender, tenant_id, run_id, **kwargs):
 
 @receiver(demo_seeded, dispatch_uid="campaigns.demo")
 def install_demo_content(sender, tenant_id, as_of, **kwargs):
-    """The demo brand ships a working SOP library, with tasks waiting in the guides' lists."""
-    from .demo import install_demo_campaigns
+    """The demo brand ships a working SOP library that has run for the last month, with results to
+    look at and today's tasks waiting in the guides' lists."""
+    from .demo import DEFAULT_SEED, install_demo_campaigns
 
     with tenant_context(tenant_id) as tenant:
-        install_demo_campaigns(tenant, as_of)
+        install_demo_campaigns(tenant, as_of, seed=kwargs.get("seed", DEFAULT_SEED))
 
 
 @receiver(demo_seeded, dispatch_uid="campaigns.demo_acquisition")

@@ -146,7 +146,7 @@ def seed_demo(*, as_of, slug=DEFAULT_SLUG, members=3000, seed=1, name=catalog.BR
             member_ids = list(batch_members.values_list("pk", flat=True))
             transaction.on_commit(lambda: _announce(tenant.pk, member_ids))
         if send_signals:
-            transaction.on_commit(lambda: demo_seeded.send(sender=Tenant, tenant_id=tenant.pk, as_of=as_of))
+            transaction.on_commit(lambda: demo_seeded.send(sender=Tenant, tenant_id=tenant.pk, as_of=as_of, seed=seed))
 
     return SeedResult(tenant, created_tenant, api_key, logins, counts, timings)
 

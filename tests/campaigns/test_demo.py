@@ -5,7 +5,7 @@ import pytest
 
 from campaigns.demo import LIBRARY, install_demo_campaigns
 from campaigns import services
-from campaigns.models import Campaign, Enrolment, GuideTask, Message
+from campaigns.models import Campaign, Enrolment, GuideTask, Message, OutreachSettings, Step
 from coupons.models import Coupon
 
 from .helpers import T0, full_run, member, order
@@ -32,9 +32,21 @@ def test_the_demo_library_runs_on_the_members_and_a_second_install_adds_nothing(
     bucket = services.bucket_of(recall, churned.pk)
     arm = "control" if bucket < 10 else "A" if bucket < 55 else "B"
     assert Enrolment.objects.get(campaign=recall, member=churned).variant == arm
-    sms = Message.objects.filter(member=churned, channel="sms")
-    assert sms.count() == (0 if arm == "control" else 1)
+    # Without an SMS gateway the recall texts go through the console.
+    recall_texts = Message.objects.filter(member=churned, campaign=recall)
+    assert recall_texts.count() == (0 if arm == "control" else 1)
+    assert set(recall_texts.values_list("channel", flat=True)) <= {"console"}
 
     counts = (Campaign.objects.count(), GuideTask.objects.count(), Message.objects.count(), Coupon.objects.count())
     install_demo_campaigns(in_brand.tenant, T0 + timedelta(hours=1))
     assert (Campaign.objects.count(), GuideTask.objects.count(), Message.objects.count(), Coupon.objects.count()) == counts
+
+
+def test_a_brand_with_an_sms_gateway_gets_the_recall_by_sms(in_brand):
+    OutreachSettings.objects.create(tenant=in_brand.tenant, sms_url="http://127.0.0.1:9/sms")
+    full_run(in_brand, T0)
+    install_demo_campaigns(in_brand.tenant, T0)
+    recall = Step.objects.filter(campaign__name="流失召回短信 A/B 测试")
+    assert set(recall.values_list("channel", flat=True)) == {"sms"}
+    assert set(Step.objects.exclude(campaign__name="流失召回短信 A/B 测试").exclude(channel="").values_list(
+        "channel", flat=True)) == {"console"}
