@@ -11,26 +11,6 @@ from .models import ContactStatus, Event, EventType, Gender, Member, Order, Orde
 from .services import normalise_refund
 
 
-class MobileField(serializers.CharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_blank", True)
-        kwargs.setdefault("allow_null", True)
-        kwargs.setdefault("max_length", 32)
-        super().__init__(**kwargs)
-
-    def run_validation(self, data=serializers.empty):
-        # A blank mobile is none (NULL), or a second member without one would clash on it.
-        return super().run_validation(data) or None
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        try:
-            return normalise_mobile(value) or None
-        except ValueError:
-            raise serializers.ValidationError(_("Not a valid mobile number.")) from None
-
-
 class OptionalIdField(serializers.CharField):
     """An optional outside identifier: blank or null means none, stored as NULL so that the
     brand's unique constraint on it leaves members without one alone."""
@@ -44,6 +24,21 @@ class OptionalIdField(serializers.CharField):
 
     def run_validation(self, data=serializers.empty):
         return super().run_validation(data) or None
+
+
+class MobileField(OptionalIdField):
+    """A mobile number, normalised; blank is none, like any optional identifier."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return normalise_mobile(value) or None
+        except ValueError:
+            raise serializers.ValidationError(_("Not a valid mobile number.")) from None
 
 
 class GuideField(TenantRelatedField):
